@@ -1,0 +1,31 @@
+# Everything a fresh machine needs: `make demo` (set up, then run the main job) and `make test`.
+# Both are idempotent: the virtual environment is built once, weights are fetched once.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.texnet-installed
+
+.PHONY: setup demo test benchmark clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch first, pinned: any other way pip may pick a newer build with GBs of CUDA packages.
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+	@$(BIN)/texnet weights >/dev/null  # fetch and verify VGG-19 once; instant when cached
+
+demo: setup
+	$(BIN)/texnet synthesize src/texnet/examples/burlap.png -o burlap-synthesized.png --size 128 --iters 100
+
+test: setup
+	$(BIN)/python -m pytest
+
+benchmark: setup
+	$(BIN)/python benchmarks/gatys_baseline.py
+
+clean:
+	rm -rf $(VENV)

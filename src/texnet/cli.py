@@ -1,0 +1,194 @@
+"""The `texnet` command: a thin layer over the Python API.
+
+Every user-facing failure is a TexnetError, printed as one line on stderr with exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+from .errors import TexnetError
+
+MIN_EXAMPLE_SIDE = 32  # smaller examples leave relu5_1 with a 2x2 map or less
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """Usage mistakes get the same one-line treatment as other errors."""
+
+    def error(self, message):
+        self.exit(2, f"texnet: error: {message} (see `{self.prog} --help`)\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        args.run(args)
+    except TexnetError as error:
+        print(f"texnet: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("texnet: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("texnet: error: out of memory; try a smaller --size", file=sys.stderr)
+        return 1
+    return 0
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="texnet", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    weights = commands.add_parser("weights", help="print where the VGG-19 weights are (fetching them if needed)")
+    add_vgg_option(weights)
+    weights.set_defaults(run=run_weights)
+
+    synth = commands.add_parser("synthesize", help="texture synthesis by optimisation (Gatys et al., slow)")
+    synth.add_argument("example", help="example texture image")
+    synth.add_argument("-o", "--output", required=True, help="output image (format from the extension)")
+    synth.add_argument("--size", default="256", help="output size, N or WxH (default 256)")
+    synth.add_argument("--example-size", type=int, default=256,
+                       help="shrink the example so its longer side is at most this (default 256)")
+    add_optimisation_options(synth, iters=300)
+    synth.set_defaults(run=run_synthesize)
+
+    transfer = commands.add_parser("transfer", help="style transfer by optimisation (Gatys et al., slow)")
+    transfer.add_argument("content", help="content photo")
+    transfer.add_argument("style", help="style image (a painting)")
+    transfer.add_argument("-o", "--output", required=True, help="output image (format from the extension)")
+    transfer.add_argument("--size", default="384",
+                          help="N: longer side of the output, keeping the photo's aspect; WxH: exact (default 384)")
+    transfer.add_argument("--style-size", type=int, default=None,
+                          help="longer side of the style image (default: the output's longer side)")
+    transfer.add_argument("--style-weight", type=float, default=1e-3,
+                          help="weight of the Gram loss (default 1e-3; raise for more style)")
+    transfer.add_argument("--content-weight", type=float, default=1.0)
+    transfer.add_argument("--tv-weight", type=float, default=0.0, help="total-variation smoothing weight")
+    transfer.add_argument("--init", choices=("content", "noise"), default="content")
+    add_optimisation_options(transfer, iters=200)
+    transfer.set_defaults(run=run_transfer)
+    return parser
+
+
+def add_vgg_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--vgg-weights", metavar="PATH", default=None,
+                        help="VGG-19 weights (.h5 from Keras or texnet's .safetensors); default: $TEXNET_VGG19, then the cache, then download")
+
+
+def add_device_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+
+def add_optimisation_options(parser: argparse.ArgumentParser, iters: int) -> None:
+    parser.add_argument("--iters", type=int, default=iters, help=f"optimisation steps (default {iters})")
+    parser.add_argument("--optimizer", choices=("lbfgs", "adam"), default="lbfgs")
+    parser.add_argument("--lr", type=float, default=None, help="step size (default 1 for L-BFGS, 0.02 for Adam)")
+    parser.add_argument("--pooling", choices=("avg", "max"), default="avg", help="VGG pooling (default avg)")
+    add_device_options(parser)
+    add_vgg_option(parser)
+
+
+def pick_device(name: str) -> torch.device:
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise TexnetError("--device cuda: no CUDA GPU is available to PyTorch here; use --device cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise TexnetError(f"--device '{name}': expected cpu or cuda") from None
+
+
+def check_writable_output(path: str) -> Path:
+    """Fail before hours of work, not after, when the output cannot be written."""
+    from .image_io import output_format
+
+    output = Path(path)
+    output_format(output)
+    if not output.parent.is_dir():
+        raise TexnetError(f"{output.parent}: output folder does not exist")
+    if not os.access(output.parent, os.W_OK):
+        raise TexnetError(f"{output.parent}: output folder is not writable")
+    return output
+
+
+def load_example(path: str, max_side: int, device: torch.device) -> torch.Tensor:
+    from .image_io import image_to_tensor, load_image, resize_to_fit
+
+    image = resize_to_fit(load_image(path), max_side)
+    if min(image.size) < MIN_EXAMPLE_SIDE:
+        raise TexnetError(f"{path}: {image.width}x{image.height} is too small; "
+                          f"the descriptor needs at least {MIN_EXAMPLE_SIDE} px on each side")
+    return image_to_tensor(image).to(device)
+
+
+def run_weights(args) -> None:
+    from .weights import resolve_vgg_weights
+
+    print(resolve_vgg_weights(args.vgg_weights))
+
+
+def optimisation_setup(args, layers):
+    from .descriptor import VGG19Descriptor
+    from .optimize import OptimizeConfig
+
+    device = pick_device(args.device)
+    output = check_writable_output(args.output)
+    config = OptimizeConfig(iters=args.iters, optimizer=args.optimizer, lr=args.lr, seed=args.seed)
+    return device, output, config, VGG19Descriptor.pretrained(
+        layers=layers, pooling=args.pooling, weights_path=args.vgg_weights).to(device)
+
+
+def run_synthesize(args) -> None:
+    from .descriptor import TEXTURE_LAYERS
+    from .image_io import check_size, parse_size, save_image, tensor_to_image
+    from .optimize import synthesize
+
+    size = parse_size(args.size)
+    check_size(*size, minimum=MIN_EXAMPLE_SIDE)
+    device, output, config, descriptor = optimisation_setup(args, TEXTURE_LAYERS)
+    example = load_example(args.example, args.example_size, device)
+    result = synthesize(descriptor, example, size, config)
+    save_image(tensor_to_image(result.image), output)
+    print(f"{output}: texture loss {result.loss:.4g} after {args.iters} iterations")
+
+
+def run_transfer(args) -> None:
+    from .descriptor import CONTENT_LAYER, TEXTURE_LAYERS
+    from .image_io import check_size, save_image, tensor_to_image
+    from .optimize import TransferWeights, transfer
+
+    device, output, config, descriptor = optimisation_setup(args, (*TEXTURE_LAYERS, CONTENT_LAYER))
+    content = load_example(args.content, 1 << 30, device)
+    height, width = content_size(args.size, *content.shape[-2:])
+    check_size(height, width, minimum=MIN_EXAMPLE_SIDE)
+    content = torch.nn.functional.interpolate(content, size=(height, width), mode="bilinear",
+                                              antialias=True, align_corners=False).clamp(0, 1)
+    style = load_example(args.style, args.style_size or max(height, width), device)
+    weights = TransferWeights(style=args.style_weight, content=args.content_weight, tv=args.tv_weight)
+    result = transfer(descriptor, content, style, weights, args.init, config)
+    save_image(tensor_to_image(result.image), output)
+    print(f"{output}: total loss {result.loss:.4g} after {args.iters} iterations")
+
+
+def content_size(size: str, height: int, width: int) -> tuple[int, int]:
+    """'N' scales the longer side to N keeping the aspect ratio; 'WxH' is exact."""
+    from .image_io import parse_size
+
+    if "x" in size.lower():
+        return parse_size(size)
+    longer = parse_size(size)[0]
+    scale = longer / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

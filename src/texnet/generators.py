@@ -1,0 +1,118 @@
+"""The multi-scale generator of Texture Networks (Ulyanov et al. 2016, reference `pyramid.lua`).
+
+Each of K scales gets its own noise (scale k is 1/2^k of the output size) through a block of
+3x3, 3x3 and 1x1 convolutions; coarse to fine, the running result is upsampled x2 (nearest),
+normalised, and concatenated with the next scale's block output, then passed through another
+block at the joint width. A final 1x1 convolution maps to RGB. The stylization variant adds
+the (downsampled) content image to every scale's input.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from .errors import TexnetError
+
+
+@dataclass
+class GeneratorConfig:
+    scales: int = 6
+    channels: int = 8  # per scale; the finest join is scales * channels wide
+    noise_channels: int = 3
+    content_channels: int = 0  # 3 for a stylization generator, which also sees the photo
+    padding: str = "circular"  # "circular" makes samples tile seamlessly; or "zeros"
+    norm: str = "batch"  # "batch" (paper) or "instance" (Improved Texture Networks)
+
+    def validate(self) -> "GeneratorConfig":
+        if self.padding not in ("circular", "zeros"):
+            raise TexnetError(f"padding must be 'circular' or 'zeros', not '{self.padding}'")
+        if self.norm not in ("batch", "instance"):
+            raise TexnetError(f"norm must be 'batch' or 'instance', not '{self.norm}'")
+        if not 1 <= self.scales <= 10 or self.channels < 1 or self.noise_channels < 0:
+            raise TexnetError(f"impossible generator shape: {asdict(self)}")
+        if self.noise_channels + self.content_channels < 1:
+            raise TexnetError("a generator needs noise or content input")
+        return self
+
+    @property
+    def tile_multiple(self) -> int:
+        """Sizes divisible by this keep every scale whole, so circular samples tile exactly."""
+        return 2 ** (self.scales - 1)
+
+
+def norm_layer(kind: str, channels: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    return nn.InstanceNorm2d(channels, affine=True)
+
+
+def conv_block(in_channels: int, out_channels: int, config: GeneratorConfig) -> nn.Sequential:
+    """conv3x3, conv3x3, conv1x1, each followed by normalisation and LeakyReLU(0.01)."""
+    layers = []
+    for kernel, channels_in in ((3, in_channels), (3, out_channels), (1, out_channels)):
+        layers += [nn.Conv2d(channels_in, out_channels, kernel, padding=kernel // 2, padding_mode=config.padding),
+                   norm_layer(config.norm, out_channels), nn.LeakyReLU(0.01)]
+    return nn.Sequential(*layers)
+
+
+class PyramidGenerator(nn.Module):
+    """Noise pyramid (and optionally a content image) -> RGB image in [0, 1]."""
+
+    def __init__(self, config: GeneratorConfig = GeneratorConfig()):
+        super().__init__()
+        self.config = config.validate()
+        in_channels = config.noise_channels + config.content_channels
+        width = config.channels
+        # Index 0 is the finest scale.
+        self.scale_blocks = nn.ModuleList(conv_block(in_channels, width, config) for _ in range(config.scales))
+        self.coarse_norms, self.fine_norms, self.join_blocks = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
+        for joined in range(2, config.scales + 1):  # number of scales merged so far
+            self.coarse_norms.append(norm_layer(config.norm, width * (joined - 1)))
+            self.fine_norms.append(norm_layer(config.norm, width))
+            self.join_blocks.append(conv_block(width * joined, width * joined, config))
+        self.to_rgb = nn.Conv2d(width * config.scales, 3, 1)
+
+    def scale_sizes(self, height: int, width: int) -> list[tuple[int, int]]:
+        """(H, W) of each scale, finest first; odd sizes round up and are cropped after upsampling."""
+        sizes = [(height, width)]
+        for _ in range(self.config.scales - 1):
+            sizes.append((math.ceil(sizes[-1][0] / 2), math.ceil(sizes[-1][1] / 2)))
+        return sizes
+
+    def make_noise(self, batch: int, height: int, width: int, generator: torch.Generator | None = None,
+                   device=None) -> list[torch.Tensor]:
+        """Uniform noise for every scale, drawn on the CPU so a seed gives the same sample anywhere."""
+        return [torch.rand(batch, self.config.noise_channels, h, w, generator=generator).to(device)
+                for h, w in self.scale_sizes(height, width)]
+
+    def forward(self, noise: list[torch.Tensor], content: torch.Tensor | None = None) -> torch.Tensor:
+        inputs = self.scale_inputs(noise, content)
+        x = self.scale_blocks[-1](inputs[-1])
+        for level in range(self.config.scales - 2, -1, -1):  # coarse to fine
+            fine = self.scale_blocks[level](inputs[level])
+            x = F.interpolate(x, scale_factor=2, mode="nearest")[..., : fine.shape[-2], : fine.shape[-1]]
+            join = self.config.scales - 2 - level
+            x = torch.cat([self.coarse_norms[join](x), self.fine_norms[join](fine)], dim=1)
+            x = self.join_blocks[join](x)
+        return torch.sigmoid(self.to_rgb(x))
+
+    def scale_inputs(self, noise: list[torch.Tensor], content: torch.Tensor | None) -> list[torch.Tensor]:
+        if len(noise) != self.config.scales:
+            raise ValueError(f"expected {self.config.scales} noise tensors, got {len(noise)}")
+        if self.config.content_channels == 0:
+            return noise
+        if content is None:
+            raise ValueError("this generator stylizes: pass the content image")
+        pyramid = [content]
+        for size in self.scale_sizes(*content.shape[-2:])[1:]:
+            pyramid.append(F.interpolate(pyramid[-1], size=size, mode="bilinear", align_corners=False, antialias=True))
+        return [torch.cat([image, z], dim=1) if z.shape[1] else image for image, z in zip(pyramid, noise)]
+
+
+def parameter_count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,131 @@
+"""The Gatys et al. baseline: synthesis and style transfer by optimising pixels.
+
+Slow by design (one VGG forward and backward per step), it is the quality reference the
+feed-forward generators are measured against.
+"""
+
+from __future__ import annotations
+
+import math
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from tqdm.auto import tqdm
+
+from .descriptor import CONTENT_LAYER, TEXTURE_LAYERS, VGG19Descriptor
+from .errors import TexnetError
+from .image_io import quantize
+from .losses import TextureTarget, content_loss, total_variation
+
+
+@dataclass
+class OptimizeConfig:
+    iters: int = 300
+    optimizer: str = "lbfgs"  # or "adam"
+    lr: float | None = None  # None: 1.0 for L-BFGS, 0.02 for Adam
+    seed: int = 0
+    progress: bool = True
+
+
+@dataclass
+class OptimizeResult:
+    image: torch.Tensor  # (1, 3, H, W) in [0, 1], already quantised to 8 bits
+    loss: float  # loss of `image` exactly as returned
+    history: list[float]  # loss at each iteration
+
+
+def make_optimizer(params, config: OptimizeConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "lbfgs":
+        # No line search: with the projection onto [0, 1] the strong-Wolfe search stalled
+        # at a zero step after ~10 iterations; plain L-BFGS steps kept converging.
+        return torch.optim.LBFGS(params, lr=config.lr or 1.0, max_iter=1, history_size=50,
+                                 tolerance_grad=0, tolerance_change=0)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr or 0.02)
+    raise TexnetError(f"optimizer must be 'lbfgs' or 'adam', not '{config.optimizer}'")
+
+
+def optimize_image(loss_fn: Callable[[torch.Tensor], torch.Tensor], init: torch.Tensor,
+                   config: OptimizeConfig) -> OptimizeResult:
+    """Minimise loss_fn(image) over images with pixels in [0, 1].
+
+    The pixels are clamped to [0, 1] before every evaluation (projected optimisation), so
+    every image the loss sees is a valid one and the returned loss is that of the returned
+    8-bit image. (A sigmoid parametrisation saturated: L-BFGS drove pixels to 0 or 1.)
+    """
+    if config.iters < 1:
+        raise TexnetError(f"--iters must be at least 1, not {config.iters}")
+    image = init.detach().clone().clamp_(0, 1).requires_grad_(True)
+    optimizer = make_optimizer([image], config)
+    history: list[float] = []
+    with torch.no_grad():
+        # Optimise loss / initial loss: raw Gram losses reach 1e10, and L-BFGS's curvature
+        # products of such gradients come close to float32's range at large sizes.
+        scale = 1.0 / max(float(loss_fn(image)), 1e-30)
+
+    def closure():
+        with torch.no_grad():
+            image.clamp_(0, 1)
+        optimizer.zero_grad()
+        loss = loss_fn(image) * scale
+        loss.backward()
+        return loss
+
+    with tqdm(range(config.iters), disable=not config.progress, unit="it", dynamic_ncols=True) as bar:
+        for _ in bar:
+            loss = float(optimizer.step(closure).detach()) / scale
+            if not math.isfinite(loss):
+                raise TexnetError("the loss became NaN or infinite; try a lower --lr")
+            history.append(loss)
+            bar.set_postfix(loss=f"{loss:.4g}")
+    result = quantize(image.detach())
+    with torch.no_grad():
+        final = float(loss_fn(result))
+    return OptimizeResult(result, final, history)
+
+
+def texture_noise(size: tuple[int, int], seed: int, device="cpu") -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(1, 3, *size, generator=generator).to(device)
+
+
+def synthesize(descriptor: VGG19Descriptor, example: torch.Tensor, size: tuple[int, int],
+               config: OptimizeConfig = OptimizeConfig()) -> OptimizeResult:
+    """Texture synthesis: an image of `size` (H, W) whose Gram matrices match the example's."""
+    target = TextureTarget.from_image(descriptor, example)
+    init = texture_noise(size, config.seed, example.device)
+    return optimize_image(lambda image: target.loss(descriptor(image)).sum(), init, config)
+
+
+@dataclass
+class TransferWeights:
+    style: float = 1e-3  # balanced on astronaut + starry-night at 192 px (README)
+    content: float = 1.0
+    tv: float = 0.0
+
+
+def transfer(descriptor: VGG19Descriptor, content: torch.Tensor, style: torch.Tensor,
+             weights: TransferWeights = TransferWeights(), init: str = "content",
+             config: OptimizeConfig = OptimizeConfig()) -> OptimizeResult:
+    """Style transfer: keep `content`'s relu4_2 activations, take `style`'s Gram matrices."""
+    missing = {*TEXTURE_LAYERS, CONTENT_LAYER} - set(descriptor.layers)
+    if missing:
+        raise TexnetError(f"the descriptor lacks layers {sorted(missing)} needed for transfer")
+    target = TextureTarget.from_image(descriptor, style, {name: 1.0 for name in TEXTURE_LAYERS})
+    with torch.no_grad():
+        content_target = descriptor(content)[CONTENT_LAYER]
+
+    def loss_fn(image):
+        features = descriptor(image)
+        return (weights.style * target.loss(features) + weights.content * content_loss(
+            features[CONTENT_LAYER], content_target) + weights.tv * total_variation(image)).sum()
+
+    if init == "content":
+        start = content
+    elif init == "noise":
+        start = texture_noise(tuple(content.shape[-2:]), config.seed, content.device)
+    else:
+        raise TexnetError(f"--init must be 'content' or 'noise', not '{init}'")
+    return optimize_image(loss_fn, start, config)
