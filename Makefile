@@ -19,13 +19,14 @@ setup: $(STAMP)
 	@$(BIN)/texnet weights >/dev/null  # fetch and verify VGG-19 once; instant when cached
 
 demo: setup
-	$(BIN)/texnet synthesize src/texnet/examples/burlap.png -o burlap-synthesized.png --size 128 --iters 100
+	$(BIN)/texnet sample brick -o brick.png --size 512 --tile-preview
 
 test: setup
 	$(BIN)/python -m pytest
 
 benchmark: setup
 	$(BIN)/python benchmarks/gatys_baseline.py
+	$(BIN)/python benchmarks/texture_networks.py
 
 clean:
 	rm -rf $(VENV)

@@ -76,7 +76,45 @@ def build_parser() -> ArgumentParser:
     transfer.add_argument("--init", choices=("content", "noise"), default="content")
     add_optimisation_options(transfer, iters=200)
     transfer.set_defaults(run=run_transfer)
+
+    train = commands.add_parser("train", help="train a texture network on one example (minutes on a CPU)")
+    train.add_argument("example", help="example texture image")
+    train.add_argument("-o", "--output", required=True, help="model folder to create (or resume)")
+    train.add_argument("--preset", choices=sorted(PRESET_NAMES), default="paper",
+                       help="paper: the paper's recipe (slow on a CPU); cpu: about 8 minutes on 2 cores")
+    train.add_argument("--size", type=int, help="training sample size in px")
+    train.add_argument("--batch", type=int, help="samples per iteration")
+    train.add_argument("--iters", type=int, help="iterations")
+    train.add_argument("--lr", type=float, help="Adam learning rate")
+    train.add_argument("--norm", choices=("batch", "instance"), help="generator normalisation")
+    train.add_argument("--padding", choices=("circular", "zeros"), help="circular (default) makes samples tile")
+    train.add_argument("--scales", type=int, help="number of noise scales K (default 6)")
+    train.add_argument("--diversity", type=float, help="weight of the diversity term (default 0)")
+    train.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                       help="run VGG in bfloat16 (default: on in the cpu preset)")
+    train.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints (default 100)")
+    train.add_argument("--resume", action="store_true", help="continue from the checkpoint in the output folder")
+    add_device_options(train)
+    add_vgg_option(train)
+    train.set_defaults(run=run_train)
+
+    sample = commands.add_parser("sample", help="sample textures from a trained or built-in model (milliseconds)")
+    sample.add_argument("model", help="model folder, or a built-in model name (see `texnet models`)")
+    sample.add_argument("-o", "--output", required=True,
+                        help="output image; with --count N > 1, files are numbered (out-0.png, out-1.png, ...)")
+    sample.add_argument("--size", default="256", help="N or WxH, any size (default 256)")
+    sample.add_argument("--count", type=int, default=1, help="number of different samples (default 1)")
+    sample.add_argument("--tile-preview", action="store_true",
+                        help="also write OUTPUT-tiled.EXT, the sample repeated 2x2, to check the seams")
+    add_device_options(sample)
+    sample.set_defaults(run=run_sample)
+
+    models = commands.add_parser("models", help="list the built-in models")
+    models.set_defaults(run=run_models)
     return parser
+
+
+PRESET_NAMES = ("paper", "cpu")
 
 
 def add_vgg_option(parser: argparse.ArgumentParser) -> None:
@@ -177,6 +215,55 @@ def run_transfer(args) -> None:
     result = transfer(descriptor, content, style, weights, args.init, config)
     save_image(tensor_to_image(result.image), output)
     print(f"{output}: total loss {result.loss:.4g} after {args.iters} iterations")
+
+
+def run_train(args) -> None:
+    from dataclasses import replace
+
+    from .image_io import load_image
+    from .training import PRESETS, train_texture
+
+    device = pick_device(args.device)
+    config = PRESETS[args.preset]
+    overrides = {key: getattr(args, key) for key in ("size", "batch", "iters", "lr", "diversity", "bf16",
+                                                     "checkpoint_every") if getattr(args, key) is not None}
+    generator = {key: getattr(args, key) for key in ("norm", "padding", "scales") if getattr(args, key) is not None}
+    config = replace(config, seed=args.seed, **overrides, generator=replace(config.generator, **generator))
+    example = load_image(args.example)
+    if min(example.size) < MIN_EXAMPLE_SIDE:
+        raise TexnetError(f"{args.example}: {example.width}x{example.height} is too small; "
+                          f"the descriptor needs at least {MIN_EXAMPLE_SIDE} px on each side")
+    output = Path(args.output)
+    if output.exists() and not output.is_dir():
+        raise TexnetError(f"{output}: exists and is not a folder")
+    from .descriptor import TEXTURE_LAYERS, VGG19Descriptor
+
+    descriptor = VGG19Descriptor.pretrained(TEXTURE_LAYERS, weights_path=args.vgg_weights)
+    train_texture(example, output, config, resume=args.resume, device=device, descriptor=descriptor)
+    print(f"{output}: model saved; samples in {output / 'samples.png'}, loss curve in {output / 'loss.png'}")
+
+
+def run_sample(args) -> None:
+    from .image_io import parse_size, save_image
+    from .sampling import TextureGenerator, tile_preview
+
+    output = check_writable_output(args.output)
+    height, width = parse_size(args.size)
+    model = TextureGenerator.from_pretrained(args.model, device=pick_device(args.device))
+    images = model.sample(args.count, (height, width), seed=args.seed)
+    for index, image in enumerate(images):
+        path = output if args.count == 1 else output.with_name(f"{output.stem}-{index}{output.suffix}")
+        save_image(image, path)
+        if args.tile_preview:
+            save_image(tile_preview(image), path.with_name(f"{path.stem}-tiled{path.suffix}"))
+        print(path)
+
+
+def run_models(args) -> None:
+    from .sampling import builtin_models
+
+    for name, folder in builtin_models().items():
+        print(f"{name:16s} {folder}")
 
 
 def content_size(size: str, height: int, width: int) -> tuple[int, int]:

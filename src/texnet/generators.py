@@ -44,6 +44,11 @@ class GeneratorConfig:
         """Sizes divisible by this keep every scale whole, so circular samples tile exactly."""
         return 2 ** (self.scales - 1)
 
+    @property
+    def min_side(self) -> int:
+        """Smallest side the net runs at: the coarsest scale needs 2 px for its normalisation."""
+        return 2 ** (self.scales - 1) + 1
+
 
 def norm_layer(kind: str, channels: int) -> nn.Module:
     if kind == "batch":

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .atomic_write import write_atomically
 from .errors import TexnetError
 
 # Larger inputs are refused before decoding: a 10 kB file can claim billions of pixels.
@@ -103,21 +103,15 @@ def output_format(path: str | os.PathLike) -> str:
 
 
 def save_image(image: Image.Image, path: str | os.PathLike) -> Path:
-    """Write atomically: a crash or a full disk never leaves a half-written file at `path`."""
+    """Write atomically, in the format the extension names."""
     path = Path(path)
     format_name = output_format(path)
     if not path.parent.exists():
         raise TexnetError(f"{path.parent}: output folder does not exist")
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "wb") as stream:
-            image.save(stream, format=format_name)
-        os.replace(temporary, path)
-    except BaseException as error:
-        Path(temporary).unlink(missing_ok=True)
-        if isinstance(error, OSError):
-            raise TexnetError(f"{path}: cannot write image: {error.strerror or error}") from None
-        raise
+        write_atomically(path, lambda temporary: image.save(temporary, format=format_name))
+    except OSError as error:
+        raise TexnetError(f"{path}: cannot write image: {error.strerror or error}") from None
     return path
 
 

@@ -1,0 +1,98 @@
+"""Sampling trained texture generators: `TextureGenerator.from_pretrained("brick").sample(...)`."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict
+from importlib import resources
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from .errors import TexnetError
+from .generators import GeneratorConfig, PyramidGenerator
+from .image_io import check_size, tensor_to_image
+from .model_files import load_model, load_state, save_model
+
+PRETRAINED = resources.files("texnet") / "pretrained"
+
+
+def builtin_models() -> dict[str, Path]:
+    """Built-in model folders by name (`brick`, ...), shipped inside the package."""
+    if not PRETRAINED.is_dir():
+        return {}
+    return {entry.name: Path(str(entry)) for entry in sorted(PRETRAINED.iterdir(), key=lambda e: e.name)
+            if (entry / "config.json").is_file()}
+
+
+def model_folder(name_or_path: str | Path) -> Path:
+    """A path to a model folder, or the name of a built-in model."""
+    path = Path(name_or_path)
+    if path.exists() or str(name_or_path) not in builtin_models():
+        return path
+    return builtin_models()[str(name_or_path)]
+
+
+def image_digest(image: Image.Image) -> str:
+    return hashlib.sha256(image.tobytes()).hexdigest()
+
+
+class TextureGenerator:
+    """A trained texture network plus what it was trained on."""
+
+    def __init__(self, net: PyramidGenerator, info: dict | None = None):
+        self.net = net.eval()
+        self.info = info or {}
+
+    @property
+    def config(self) -> GeneratorConfig:
+        return self.net.config
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path, device="cpu") -> "TextureGenerator":
+        folder = model_folder(name_or_path)
+        tensors, document = load_model(folder, kind="texture")
+        try:
+            config = GeneratorConfig(**document["generator"])
+        except (KeyError, TypeError) as error:
+            raise TexnetError(f"{folder}: config.json has no valid 'generator' section ({error})") from None
+        net = PyramidGenerator(config)
+        load_state(net, tensors, folder)
+        return cls(net.to(device), document.get("training", {}))
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        return save_model(Path(folder), self.net.state_dict(),
+                          {"kind": "texture", "generator": asdict(self.config), "training": self.info})
+
+    @torch.no_grad()
+    def sample_tensor(self, count: int = 1, size: tuple[int, int] = (256, 256), seed: int = 0,
+                      batch: int = 8) -> torch.Tensor:
+        """(count, 3, H, W) in [0, 1]. Sample i depends only on (seed, i): batching changes nothing.
+
+        Sizes below the net's minimum are generated at the minimum and cropped.
+        """
+        check_size(*size)
+        if count < 1:
+            raise TexnetError(f"count must be at least 1, not {count}")
+        device = next(self.net.parameters()).device
+        height, width = (max(side, self.config.min_side) for side in size)
+        samples = []
+        for start in range(0, count, batch):
+            noise = [torch.cat(parts) for parts in zip(*(
+                self.net.make_noise(1, height, width, torch.Generator().manual_seed(seed + i), device)
+                for i in range(start, min(count, start + batch))))]
+            samples.append(self.net(noise)[..., : size[0], : size[1]].cpu())
+        return torch.cat(samples)
+
+    def sample(self, count: int = 1, size: tuple[int, int] = (256, 256), seed: int = 0) -> list[Image.Image]:
+        return [tensor_to_image(image) for image in self.sample_tensor(count, size, seed)]
+
+
+def tile_preview(image: Image.Image, repeat: int = 2) -> Image.Image:
+    """The image repeated repeat x repeat, so seams can be checked by eye."""
+    tiled = Image.new("RGB", (image.width * repeat, image.height * repeat))
+    for row in range(repeat):
+        for column in range(repeat):
+            tiled.paste(image, (column * image.width, row * image.height))
+    return tiled

@@ -1,0 +1,76 @@
+import pytest
+import torch
+
+from texnet.errors import TexnetError
+from texnet.generators import GeneratorConfig, PyramidGenerator, parameter_count
+from texnet.sampling import TextureGenerator
+
+
+def test_default_generator_matches_the_reference_architecture():
+    net = PyramidGenerator()
+    assert parameter_count(net) == 116_915  # reference pyramid.lua with K = 6 (paper notes)
+    assert parameter_count(PyramidGenerator(GeneratorConfig(scales=5))) == 71_659
+    assert net.to_rgb.in_channels == 48
+    assert [block[0].in_channels for block in net.join_blocks] == [16, 24, 32, 40, 48]
+
+
+@pytest.mark.parametrize("size", [(64, 64), (37, 101), (17, 16), (300, 5)])
+def test_samples_of_any_size(size):
+    model = TextureGenerator(PyramidGenerator(GeneratorConfig(norm="instance")))
+    images = model.sample_tensor(2, size, seed=1)
+    assert images.shape == (2, 3, *size)
+    assert 0 <= images.min() and images.max() <= 1
+
+
+def periodic_noise(net, size, repeat):
+    noise = net.make_noise(1, size, size, torch.Generator().manual_seed(0))
+    return noise, [z.repeat(1, 1, repeat, repeat) for z in noise]
+
+
+@pytest.mark.parametrize("norm", ["batch", "instance"])
+def test_circular_generator_is_exactly_periodic(norm):
+    torch.manual_seed(0)
+    net = PyramidGenerator(GeneratorConfig(norm=norm)).eval()
+    noise, tiled_noise = periodic_noise(net, 64, 2)
+    with torch.no_grad():
+        single, tiled = net(noise), net(tiled_noise)
+    # Noise repeated 2x2 gives the sample repeated 2x2: the sample tiles without a seam.
+    assert torch.allclose(tiled, single.repeat(1, 1, 2, 2), atol=1e-5)
+
+
+def test_wrap_around_seam_is_no_worse_than_interior_columns():
+    torch.manual_seed(0)
+    model = TextureGenerator(PyramidGenerator(GeneratorConfig(norm="instance")))
+    image = model.sample_tensor(1, (64, 96), seed=3)[0]
+    interior = (image[:, :, 1:] - image[:, :, :-1]).abs().mean(dim=(0, 1))
+    seam = (image[:, :, 0] - image[:, :, -1]).abs().mean()
+    assert seam <= interior.max()
+    rows = (image[:, 1:, :] - image[:, :-1, :]).abs().mean(dim=(0, 2))
+    assert (image[:, 0, :] - image[:, -1, :]).abs().mean() <= rows.max()
+
+
+def test_zero_padding_is_not_periodic():
+    torch.manual_seed(0)
+    net = PyramidGenerator(GeneratorConfig(padding="zeros", norm="instance")).eval()
+    noise, tiled_noise = periodic_noise(net, 64, 2)
+    with torch.no_grad():
+        assert not torch.allclose(net(tiled_noise), net(noise).repeat(1, 1, 2, 2), atol=1e-3)
+
+
+def test_sampling_is_deterministic_per_seed_and_independent_of_batching():
+    torch.manual_seed(0)
+    model = TextureGenerator(PyramidGenerator(GeneratorConfig(norm="instance")))
+    first = model.sample_tensor(3, (40, 40), seed=7)
+    assert torch.equal(first, model.sample_tensor(3, (40, 40), seed=7))
+    assert torch.allclose(first[1:], model.sample_tensor(2, (40, 40), seed=8), atol=1e-4)  # far below one 8-bit step
+    assert torch.allclose(first, model.sample_tensor(3, (40, 40), seed=7, batch=1), atol=1e-4)
+    assert (first[0] - first[1]).abs().mean() > 1e-3
+
+
+def test_bad_configs_are_refused():
+    with pytest.raises(TexnetError, match="padding"):
+        PyramidGenerator(GeneratorConfig(padding="reflect"))
+    with pytest.raises(TexnetError, match="norm"):
+        PyramidGenerator(GeneratorConfig(norm="layer"))
+    with pytest.raises(TexnetError, match="count"):
+        TextureGenerator(PyramidGenerator()).sample_tensor(0)

@@ -1,0 +1,67 @@
+"""`texnet sample`, `texnet models` and `texnet train` from the command line."""
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+from conftest import TEXTURES
+from test_cli import assert_one_line_error, texnet
+from texnet.generators import GeneratorConfig, PyramidGenerator
+from texnet.sampling import TextureGenerator, builtin_models
+
+BUILTIN = ("autumn-leaves", "brick", "burlap", "lava", "pebbles", "pink-marble")
+
+
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory):
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("models") / "tiny"
+    TextureGenerator(PyramidGenerator(GeneratorConfig(scales=3, channels=4, norm="instance"))).save_pretrained(folder)
+    return folder
+
+
+def test_count_size_and_tile_preview(tmp_path, model_folder):
+    result = texnet("sample", model_folder, "-o", tmp_path / "t.png", "--size", "70x50", "--count", "3",
+                    "--tile-preview", "--seed", "4")
+    assert result.returncode == 0, result.stderr
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["t-0-tiled.png", "t-0.png", "t-1-tiled.png", "t-1.png", "t-2-tiled.png", "t-2.png"]
+    with Image.open(tmp_path / "t-1.png") as one, Image.open(tmp_path / "t-1-tiled.png") as tiled:
+        assert one.size == (70, 50) and tiled.size == (140, 100)
+        assert tiled.crop((70, 50, 140, 100)).tobytes() == one.tobytes()
+
+
+def test_bad_models_give_one_line(tmp_path, model_folder):
+    out = tmp_path / "o.png"
+    assert_one_line_error(texnet("sample", tmp_path / "nothing", "-o", out), "no such model")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text(json.dumps({"format_version": 1, "kind": "style"}))
+    assert_one_line_error(texnet("sample", broken, "-o", out), "style model, not a texture model")
+    assert_one_line_error(texnet("sample", model_folder, "-o", out, "--size", "0"), "size")
+    assert_one_line_error(texnet("sample", model_folder, "-o", out, "--count", "0"), "count")
+    assert not out.exists()
+
+
+def test_train_refuses_bad_input_before_working(tmp_path):
+    assert_one_line_error(texnet("train", tmp_path / "none.png", "-o", tmp_path / "m"), "no such file")
+    assert_one_line_error(texnet("train", TEXTURES / "burlap.png", "-o", tmp_path / "m", "--resume"), "no checkpoint")
+    assert_one_line_error(texnet("train", TEXTURES / "burlap.png", "-o", tmp_path / "m", "--size", "20"), "--size")
+
+
+def test_builtin_models_are_listed_and_sample_by_name(tmp_path):
+    assert set(BUILTIN) <= set(builtin_models())
+    listed = texnet("models")
+    assert listed.returncode == 0 and all(name in listed.stdout for name in BUILTIN)
+    for name in BUILTIN:
+        folder = builtin_models()[name]
+        assert (folder / "model.safetensors").stat().st_size < 1_000_000
+        assert json.loads((folder / "config.json").read_text())["kind"] == "texture"
+    result = texnet("sample", "brick", "-o", tmp_path / "brick.png", "--size", "96")
+    assert result.returncode == 0, result.stderr
+    with Image.open(tmp_path / "brick.png") as image:
+        pixels = torch.tensor(list(image.getdata()), dtype=torch.float32)
+    # A brick texture: reddish on average, and not a flat colour.
+    assert pixels[:, 0].mean() > pixels[:, 2].mean() and pixels.std(dim=0).min() > 10

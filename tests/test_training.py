@@ -1,0 +1,91 @@
+from dataclasses import replace
+
+import pytest
+import torch
+from PIL import Image
+
+from conftest import TEXTURES
+from texnet.errors import TexnetError
+from texnet.generators import GeneratorConfig
+from texnet.image_io import load_image
+from texnet.sampling import TextureGenerator
+from texnet.training import TextureTrainer, TrainConfig, learning_rate, train_texture
+
+TINY = TrainConfig(size=32, batch=2, iters=6, lr=0.05, example_size=64, checkpoint_every=3,
+                   generator=GeneratorConfig(scales=3, channels=4, norm="instance"))
+
+
+def example():
+    return load_image(TEXTURES / "pebbles.png")
+
+
+def test_learning_rate_schedule():
+    config = TrainConfig(lr=0.1, lr_decay=0.5, decay_start=10, decay_every=5)
+    assert [learning_rate(config, i) for i in (0, 9, 10, 14, 15)] == [0.1, 0.1, 0.05, 0.05, 0.025]
+
+
+def test_training_writes_model_checkpoint_curve_and_grid(tmp_path, tiny_descriptor):
+    model = train_texture(example(), tmp_path / "m", TINY, descriptor=tiny_descriptor, progress=False)
+    names = {p.name for p in (tmp_path / "m").iterdir()}
+    assert {"config.json", "model.safetensors", "checkpoint", "loss.png", "samples.png"} <= names
+    loaded = TextureGenerator.from_pretrained(tmp_path / "m")
+    assert torch.equal(loaded.sample_tensor(1, (40, 40)), model.sample_tensor(1, (40, 40)))
+    assert loaded.info["iterations"] == 6 and len(loaded.info["example_sha256"]) == 64
+    with Image.open(tmp_path / "m" / "samples.png") as grid:
+        assert grid.size[1] == 64
+
+
+def test_interrupted_training_resumes_exactly(tmp_path, tiny_descriptor, monkeypatch):
+    config = replace(TINY, iters=8, checkpoint_every=3)
+    straight = train_texture(example(), tmp_path / "straight", config, descriptor=tiny_descriptor, progress=False)
+
+    original_step = TextureTrainer.step
+
+    def crash_at_iteration_5(self):
+        if self.iteration == 5:
+            raise KeyboardInterrupt
+        return original_step(self)
+
+    monkeypatch.setattr(TextureTrainer, "step", crash_at_iteration_5)
+    with pytest.raises(KeyboardInterrupt):
+        train_texture(example(), tmp_path / "resumed", config, descriptor=tiny_descriptor, progress=False)
+    monkeypatch.setattr(TextureTrainer, "step", original_step)
+    with pytest.raises(TexnetError, match="--resume"):
+        train_texture(example(), tmp_path / "resumed", config, descriptor=tiny_descriptor, progress=False)
+    trainer = TextureTrainer(example(), tmp_path / "resumed", config, tiny_descriptor, progress=False)
+    assert trainer.load_checkpoint() and trainer.iteration == 3  # lost at most one interval
+    resumed = train_texture(example(), tmp_path / "resumed", config, resume=True,
+                            descriptor=tiny_descriptor, progress=False)
+    for (name, a), b in zip(straight.net.state_dict().items(), resumed.net.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6), name
+
+
+def test_resume_refuses_other_example_or_settings(tmp_path, tiny_descriptor):
+    train_texture(example(), tmp_path / "m", TINY, descriptor=tiny_descriptor, progress=False)
+    with pytest.raises(TexnetError, match="different example"):
+        train_texture(load_image(TEXTURES / "brick.png"), tmp_path / "m", TINY, resume=True,
+                      descriptor=tiny_descriptor, progress=False)
+    with pytest.raises(TexnetError, match="other training settings"):
+        train_texture(example(), tmp_path / "m", replace(TINY, lr=0.5), resume=True,
+                      descriptor=tiny_descriptor, progress=False)
+    with pytest.raises(TexnetError, match="no checkpoint"):
+        train_texture(example(), tmp_path / "fresh", TINY, resume=True, descriptor=tiny_descriptor, progress=False)
+
+
+def test_diversity_term_needs_a_batch(tmp_path, tiny_descriptor):
+    with pytest.raises(TexnetError, match="batch 2"):
+        train_texture(example(), tmp_path / "m", replace(TINY, batch=1, diversity=1.0),
+                      descriptor=tiny_descriptor, progress=False)
+    model = train_texture(example(), tmp_path / "d", replace(TINY, diversity=1.0),
+                          descriptor=tiny_descriptor, progress=False)
+    assert model.info["config"]["diversity"] == 1.0
+
+
+@pytest.mark.real_weights
+def test_short_real_training_run_lowers_the_loss(tmp_path, real_descriptor):
+    config = replace(TINY, size=48, batch=2, iters=40, lr=0.05, checkpoint_every=100, bf16=True)
+    trainer = TextureTrainer(example(), tmp_path / "m", config, real_descriptor, progress=False)
+    for _ in range(config.iters):
+        trainer.step()
+    first, last = sum(trainer.history[:5]) / 5, sum(trainer.history[-5:]) / 5
+    assert last < first / 3
