@@ -65,3 +65,24 @@ def test_builtin_models_are_listed_and_sample_by_name(tmp_path):
         pixels = torch.tensor(list(image.getdata()), dtype=torch.float32)
     # A brick texture: reddish on average, and not a flat colour.
     assert pixels[:, 0].mean() > pixels[:, 2].mean() and pixels.std(dim=0).min() > 10
+
+
+def test_interrupted_training_says_how_to_resume(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    model = tmp_path / "m"
+    process = subprocess.Popen([sys.executable, "-m", "texnet.cli", "train", str(TEXTURES / "burlap.png"), "-o",
+                                str(model), "--preset", "cpu", "--size", "48", "--checkpoint-every", "2"],
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (model / "checkpoint" / "state.json").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    last_line = stderr.strip().splitlines()[-1]
+    assert "--resume" in last_line and "Traceback" not in stderr
+    assert json.loads((model / "checkpoint" / "state.json").read_text())["iteration"] >= 2

@@ -35,8 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     except TexnetError as error:
         print(f"texnet: error: {error}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("texnet: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as interruption:
+        detail = f"; {interruption}" if str(interruption) else ""
+        print(f"texnet: interrupted{detail}", file=sys.stderr)
         return 130
     except MemoryError:
         print("texnet: error: out of memory; try a smaller --size", file=sys.stderr)
@@ -158,14 +159,21 @@ def check_writable_output(path: str) -> Path:
     return output
 
 
-def load_example(path: str, max_side: int, device: torch.device) -> torch.Tensor:
-    from .image_io import image_to_tensor, load_image, resize_to_fit
+def load_checked_image(path: str, max_side: int = 1 << 30):
+    """The image at `path`, shrunk to max_side, refused if too small for the descriptor."""
+    from .image_io import load_image, resize_to_fit
 
     image = resize_to_fit(load_image(path), max_side)
     if min(image.size) < MIN_EXAMPLE_SIDE:
         raise TexnetError(f"{path}: {image.width}x{image.height} is too small; "
                           f"the descriptor needs at least {MIN_EXAMPLE_SIDE} px on each side")
-    return image_to_tensor(image).to(device)
+    return image
+
+
+def load_example(path: str, max_side: int, device: torch.device) -> torch.Tensor:
+    from .image_io import image_to_tensor
+
+    return image_to_tensor(load_checked_image(path, max_side)).to(device)
 
 
 def run_weights(args) -> None:
@@ -205,7 +213,7 @@ def run_transfer(args) -> None:
     from .optimize import TransferWeights, transfer
 
     device, output, config, descriptor = optimisation_setup(args, (*TEXTURE_LAYERS, CONTENT_LAYER))
-    content = load_example(args.content, 1 << 30, device)
+    content = load_example(args.content, 1 << 30, device)  # resized below to --size
     height, width = content_size(args.size, *content.shape[-2:])
     check_size(height, width, minimum=MIN_EXAMPLE_SIDE)
     content = torch.nn.functional.interpolate(content, size=(height, width), mode="bilinear",
@@ -220,7 +228,7 @@ def run_transfer(args) -> None:
 def run_train(args) -> None:
     from dataclasses import replace
 
-    from .image_io import load_image
+    from .descriptor import TEXTURE_LAYERS, VGG19Descriptor
     from .training import PRESETS, train_texture
 
     device = pick_device(args.device)
@@ -229,17 +237,16 @@ def run_train(args) -> None:
                                                      "checkpoint_every") if getattr(args, key) is not None}
     generator = {key: getattr(args, key) for key in ("norm", "padding", "scales") if getattr(args, key) is not None}
     config = replace(config, seed=args.seed, **overrides, generator=replace(config.generator, **generator))
-    example = load_image(args.example)
-    if min(example.size) < MIN_EXAMPLE_SIDE:
-        raise TexnetError(f"{args.example}: {example.width}x{example.height} is too small; "
-                          f"the descriptor needs at least {MIN_EXAMPLE_SIDE} px on each side")
+    example = load_checked_image(args.example)
     output = Path(args.output)
     if output.exists() and not output.is_dir():
         raise TexnetError(f"{output}: exists and is not a folder")
-    from .descriptor import TEXTURE_LAYERS, VGG19Descriptor
-
     descriptor = VGG19Descriptor.pretrained(TEXTURE_LAYERS, weights_path=args.vgg_weights)
-    train_texture(example, output, config, resume=args.resume, device=device, descriptor=descriptor)
+    try:
+        train_texture(example, output, config, resume=args.resume, device=device, descriptor=descriptor)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"the last checkpoint is in {output / 'checkpoint'}; "
+                                "run the same command with --resume to continue") from None
     print(f"{output}: model saved; samples in {output / 'samples.png'}, loss curve in {output / 'loss.png'}")
 
 

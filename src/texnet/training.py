@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -124,7 +124,8 @@ class TextureTrainer:
         return self.finish()
 
     def generator(self) -> TextureGenerator:
-        info = {"config": asdict(replace(self.config, generator=None)), "iterations": self.iteration,
+        settings = {key: value for key, value in asdict(self.config).items() if key != "generator"}
+        info = {"config": settings, "iterations": self.iteration,
                 "final_loss": self.history[-1] if self.history else None,
                 "example_sha256": image_digest(self.example), "example_size": list(self.example.size)}
         return TextureGenerator(self.net, info)
