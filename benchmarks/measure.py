@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import platform
-import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +12,15 @@ import torch
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory so far (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak resident memory so far, from /proc (Linux).
+
+    Not getrusage's ru_maxrss: Linux carries the parent's peak into a forked child, so a
+    child of a large process would report the parent's peak.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def run_isolated(script: Path, job: dict) -> dict:

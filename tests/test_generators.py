@@ -74,3 +74,18 @@ def test_bad_configs_are_refused():
         PyramidGenerator(GeneratorConfig(norm="layer"))
     with pytest.raises(TexnetError, match="count"):
         TextureGenerator(PyramidGenerator()).sample_tensor(0)
+
+
+@pytest.mark.parametrize("size", [(64, 64), (45, 77)])
+def test_content_generator_sees_the_photo_at_every_scale(size):
+    torch.manual_seed(0)
+    net = PyramidGenerator(GeneratorConfig(content_channels=3, noise_channels=0, norm="instance")).eval()
+    photo = torch.rand(1, 3, *size)
+    noise = net.make_noise(1, *size)
+    assert [z.shape[1] for z in noise] == [0] * 6
+    with torch.no_grad():
+        out = net(noise, photo)
+        assert out.shape == (1, 3, *size)
+        assert not torch.allclose(out, net(noise, photo.flip(-1)))
+    with pytest.raises(ValueError, match="content image"):
+        net(noise)

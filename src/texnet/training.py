@@ -18,12 +18,12 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from .atomic_write import write_atomically
 from .descriptor import TEXTURE_LAYERS, VGG19Descriptor
 from .errors import TexnetError
 from .generators import GeneratorConfig, PyramidGenerator
 from .image_io import image_to_tensor, resize_to_fit
 from .losses import TextureTarget
-from .atomic_write import write_atomically
 from .sampling import TextureGenerator, image_digest
 
 CHECKPOINT = "checkpoint"
@@ -49,7 +49,7 @@ class TrainConfig:
 PRESETS = {
     # The paper's recipe: 2,000 iterations of batch 16 at 256 px, lr 0.1 decayed x0.7 from 1,000.
     "paper": TrainConfig(),
-    # About 7 minutes on 2 CPU cores: 128 px samples, batch 4, bf16, instance norm (batch norm
+    # About 8 minutes on 2 CPU cores (pretrained/TRAINING.md): 128 px samples, batch 4, bf16, instance norm (batch norm
     # gave washed-out, near-identical samples at test time on this budget).
     "cpu": TrainConfig(size=128, batch=4, iters=900, lr=0.05, lr_decay=0.8, decay_start=500, decay_every=100,
                        bf16=True, generator=GeneratorConfig(norm="instance")),
