@@ -19,7 +19,7 @@ setup: $(STAMP)
 	@$(BIN)/texnet weights >/dev/null  # fetch and verify VGG-19 once; instant when cached
 
 demo: setup
-	$(BIN)/texnet sample brick -o brick.png --size 512 --tile-preview
+	$(BIN)/texnet sample brick -o brick.png --tile-preview
 
 test: setup
 	$(BIN)/python -m pytest

@@ -20,6 +20,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .atomic_write import write_atomically
 from .errors import TexnetError
 
 H5_NAME = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -93,9 +94,8 @@ def convert_h5(h5_path: Path, out_path: Path) -> Path:
         raise TexnetError(f"{h5_path}: not a readable HDF5 file ({error})") from None
     check_shapes(tensors, h5_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out_path.with_suffix(".partial")
-    save_file(tensors, temporary, metadata={"source_md5": file_md5(h5_path), "format": "texnet-vgg19"})
-    os.replace(temporary, out_path)
+    metadata = {"source_md5": file_md5(h5_path), "format": "texnet-vgg19"}
+    write_atomically(out_path, lambda path: save_file(tensors, path, metadata=metadata))
     return out_path
 
 
