@@ -28,10 +28,10 @@ def builtin_models() -> dict[str, Path]:
 
 def model_folder(name_or_path: str | Path) -> Path:
     """A path to a model folder, or the name of a built-in model."""
-    path = Path(name_or_path)
-    if path.exists() or str(name_or_path) not in builtin_models():
+    path, builtin = Path(name_or_path), builtin_models()
+    if path.exists() or str(name_or_path) not in builtin:
         return path
-    return builtin_models()[str(name_or_path)]
+    return builtin[str(name_or_path)]
 
 
 def image_digest(image: Image.Image) -> str:

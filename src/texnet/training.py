@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -111,7 +110,6 @@ class TextureTrainer:
         return self.history[-1]
 
     def train(self) -> TextureGenerator:
-        start = time.perf_counter()
         with tqdm(total=self.config.iters, initial=self.iteration, disable=not self.progress,
                   unit="it", dynamic_ncols=True) as bar:
             while self.iteration < self.config.iters:
@@ -120,7 +118,6 @@ class TextureTrainer:
                 bar.set_postfix(loss=f"{loss:.4g}")
                 if self.iteration % self.config.checkpoint_every == 0 and self.iteration < self.config.iters:
                     self.save_checkpoint()
-        self.seconds = time.perf_counter() - start
         return self.finish()
 
     def generator(self) -> TextureGenerator:
