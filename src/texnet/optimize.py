@@ -65,12 +65,17 @@ def optimize_image(loss_fn: Callable[[torch.Tensor], torch.Tensor], init: torch.
         # products of such gradients come close to float32's range at large sizes.
         scale = 1.0 / max(float(loss_fn(image)), 1e-30)
 
+    best = {"loss": math.inf, "image": image.detach().clone()}
+
     def closure():
         with torch.no_grad():
             image.clamp_(0, 1)
         optimizer.zero_grad()
         loss = loss_fn(image) * scale
         loss.backward()
+        # Without a line search L-BFGS can overshoot; keep the best image it evaluated.
+        if float(loss.detach()) < best["loss"]:
+            best.update(loss=float(loss.detach()), image=image.detach().clone())
         return loss
 
     with tqdm(range(config.iters), disable=not config.progress, unit="it", dynamic_ncols=True) as bar:
@@ -80,22 +85,28 @@ def optimize_image(loss_fn: Callable[[torch.Tensor], torch.Tensor], init: torch.
                 raise TexnetError("the loss became NaN or infinite; try a lower --lr")
             history.append(loss)
             bar.set_postfix(loss=f"{loss:.4g}")
-    result = quantize(image.detach())
+    result = quantize(best["image"])
     with torch.no_grad():
         final = float(loss_fn(result))
     return OptimizeResult(result, final, history)
 
 
-def texture_noise(size: tuple[int, int], seed: int, device="cpu") -> torch.Tensor:
+def start_image(colour_source: torch.Tensor, size: tuple[int, int], seed: int) -> torch.Tensor:
+    """Faint noise (+-0.05) around `colour_source`'s mean colour.
+
+    Full-range uniform noise converged far slower: at 256 px, 300 L-BFGS steps on pink-marble
+    left a grey unconverged centre (loss 2.5e8); this start reached 2.1e6 in 100 steps.
+    """
     generator = torch.Generator().manual_seed(seed)
-    return torch.rand(1, 3, *size, generator=generator).to(device)
+    noise = torch.rand(1, 3, *size, generator=generator).to(colour_source.device) - 0.5
+    return colour_source.mean(dim=(2, 3), keepdim=True) + 0.1 * noise
 
 
 def synthesize(descriptor: VGG19Descriptor, example: torch.Tensor, size: tuple[int, int],
                config: OptimizeConfig = OptimizeConfig()) -> OptimizeResult:
     """Texture synthesis: an image of `size` (H, W) whose Gram matrices match the example's."""
     target = TextureTarget.from_image(descriptor, example)
-    init = texture_noise(size, config.seed, example.device)
+    init = start_image(example, size, config.seed)
     return optimize_image(lambda image: target.loss(descriptor(image)).sum(), init, config)
 
 
@@ -125,7 +136,7 @@ def transfer(descriptor: VGG19Descriptor, content: torch.Tensor, style: torch.Te
     if init == "content":
         start = content
     elif init == "noise":
-        start = texture_noise(tuple(content.shape[-2:]), config.seed, content.device)
+        start = start_image(content, tuple(content.shape[-2:]), config.seed)
     else:
         raise TexnetError(f"--init must be 'content' or 'noise', not '{init}'")
     return optimize_image(loss_fn, start, config)
