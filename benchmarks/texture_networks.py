@@ -33,8 +33,6 @@ def load_example(name):
 
 def memory_job(job: dict) -> dict:
     """Peak RSS of one sampling or one Gatys run at job['size'], measured in a fresh process."""
-    import torch
-
     from measure import peak_rss_mb
     from texnet.descriptor import VGG19Descriptor
     from texnet.optimize import OptimizeConfig, synthesize
@@ -50,13 +48,14 @@ def memory_job(job: dict) -> dict:
         example = load_example(job["texture"])
         baseline = peak_rss_mb()
         synthesize(descriptor, example, (size, size), OptimizeConfig(iters=3, progress=False))
-    del torch
     return {"peak_mb": peak_rss_mb(), "added_mb": peak_rss_mb() - baseline}
 
 
 def feature_vectors(descriptor, images):
+    import torch
+
     features = descriptor(images)
-    return __import__("torch").cat([features[name].flatten(1) / features[name][0].numel() ** 0.5
+    return torch.cat([features[name].flatten(1) / features[name][0].numel() ** 0.5
                                     for name in ("relu3_1", "relu4_1")], dim=1)
 
 

@@ -74,8 +74,9 @@ def optimize_image(loss_fn: Callable[[torch.Tensor], torch.Tensor], init: torch.
         loss = loss_fn(image) * scale
         loss.backward()
         # Without a line search L-BFGS can overshoot; keep the best image it evaluated.
-        if float(loss.detach()) < best["loss"]:
-            best.update(loss=float(loss.detach()), image=image.detach().clone())
+        value = float(loss.detach())
+        if value < best["loss"]:
+            best.update(loss=value, image=image.detach().clone())
         return loss
 
     with tqdm(range(config.iters), disable=not config.progress, unit="it", dynamic_ncols=True) as bar:
