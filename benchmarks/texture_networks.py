@@ -155,9 +155,9 @@ def main() -> None:
         return
     from measure import machine_description, markdown_table, run_isolated
     from texnet.descriptor import VGG19Descriptor
-    from texnet.sampling import builtin_models
+    from texnet.model_files import builtin_models
 
-    names = args.textures or list(builtin_models())
+    names = args.textures or list(builtin_models("texture"))
     descriptor = VGG19Descriptor.pretrained()
     rows, panels = [], {}
     for name in names:

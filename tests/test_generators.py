@@ -69,7 +69,7 @@ def test_sampling_is_deterministic_per_seed_and_independent_of_batching():
 
 def test_bad_configs_are_refused():
     with pytest.raises(TexnetError, match="padding"):
-        PyramidGenerator(GeneratorConfig(padding="reflect"))
+        PyramidGenerator(GeneratorConfig(padding="mirror"))
     with pytest.raises(TexnetError, match="norm"):
         PyramidGenerator(GeneratorConfig(norm="layer"))
     with pytest.raises(TexnetError, match="count"):

@@ -10,7 +10,8 @@ from PIL import Image
 from conftest import TEXTURES
 from test_cli import assert_one_line_error, texnet
 from texnet.generators import GeneratorConfig, PyramidGenerator
-from texnet.sampling import TextureGenerator, builtin_models
+from texnet.model_files import builtin_models
+from texnet.sampling import TextureGenerator
 
 BUILTIN = ("autumn-leaves", "brick", "burlap", "lava", "pebbles", "pink-marble")
 

@@ -62,7 +62,7 @@ def test_interrupted_training_resumes_exactly(tmp_path, tiny_descriptor, monkeyp
 
 def test_resume_refuses_other_example_or_settings(tmp_path, tiny_descriptor):
     train_texture(example(), tmp_path / "m", TINY, descriptor=tiny_descriptor, progress=False)
-    with pytest.raises(TexnetError, match="different example"):
+    with pytest.raises(TexnetError, match="different images"):
         train_texture(load_image(TEXTURES / "brick.png"), tmp_path / "m", TINY, resume=True,
                       descriptor=tiny_descriptor, progress=False)
     with pytest.raises(TexnetError, match="other training settings"):

@@ -1,4 +1,4 @@
-"""texnet: feed-forward texture synthesis (Texture Networks) with the Gatys baseline."""
+"""texnet: feed-forward texture synthesis and stylization (Texture Networks) with the Gatys baseline."""
 
 from .descriptor import CONTENT_LAYER, TEXTURE_LAYERS, VGG19Descriptor
 from .errors import TexnetError
@@ -6,7 +6,10 @@ from .generators import GeneratorConfig, PyramidGenerator
 from .image_io import image_to_tensor, load_image, save_image, tensor_to_image
 from .losses import TextureTarget, content_loss, gram_matrix, total_variation
 from .optimize import OptimizeConfig, TransferWeights, synthesize, transfer
-from .sampling import TextureGenerator, builtin_models, tile_preview
+from .model_files import builtin_models
+from .sampling import TextureGenerator, tile_preview
+from .style_training import STYLE_PRESETS, StyleTrainConfig, train_style
+from .stylizer import Stylizer
 from .training import PRESETS, TrainConfig, train_texture
 from .weights import resolve_vgg_weights
 
@@ -15,5 +18,6 @@ __all__ = [
     "PyramidGenerator", "image_to_tensor", "load_image", "save_image", "tensor_to_image",
     "TextureTarget", "content_loss", "gram_matrix", "total_variation", "OptimizeConfig",
     "TransferWeights", "synthesize", "transfer", "TextureGenerator", "builtin_models",
-    "tile_preview", "PRESETS", "TrainConfig", "train_texture", "resolve_vgg_weights",
+    "tile_preview", "PRESETS", "TrainConfig", "train_texture", "resolve_vgg_weights", "STYLE_PRESETS",
+    "StyleTrainConfig", "train_style", "Stylizer",
 ]

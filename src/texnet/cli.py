@@ -112,6 +112,46 @@ def build_parser() -> ArgumentParser:
     add_device_options(sample)
     sample.set_defaults(run=run_sample)
 
+    style = commands.add_parser("train-style", help="train a stylization network for one painting (minutes on a CPU)")
+    style.add_argument("style", help="the painting (style image)")
+    style.add_argument("--content", required=True, metavar="DIR",
+                       help="folder of photos to train on (random crops; a few are held out for previews)")
+    style.add_argument("-o", "--output", required=True, help="model folder to create (or resume)")
+    style.add_argument("--preset", choices=sorted(PRESET_NAMES), default="paper",
+                       help="paper: the paper's recipe (slow on a CPU); cpu: about 13 minutes on 2 cores")
+    style.add_argument("--variant", choices=("improved", "paper"),
+                       help="improved (default): instance norm, no noise; paper: batch norm plus noise")
+    style.add_argument("--size", type=int, help="training crop size in px")
+    style.add_argument("--batch", type=int, help="crops per iteration")
+    style.add_argument("--iters", type=int, help="iterations")
+    style.add_argument("--lr", type=float, help="Adam learning rate")
+    style.add_argument("--style-weight", type=float, help="weight of the Gram (style) loss (default 1e-4)")
+    style.add_argument("--content-weight", type=float, help="weight of the relu4_2 (content) loss (default 1)")
+    style.add_argument("--style-size", type=int, help="longer side of the painting in px: sets the stroke scale")
+    style.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                       help="run VGG and the generator in bfloat16 (default: on in the cpu preset)")
+    style.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints (default 100)")
+    style.add_argument("--resume", action="store_true", help="continue from the checkpoint in the output folder")
+    add_device_options(style)
+    add_vgg_option(style)
+    style.set_defaults(run=run_train_style)
+
+    stylize = commands.add_parser("stylize", help="stylize photos with a trained or built-in style (one pass each)")
+    stylize.add_argument("model", help="style model folder, or a built-in style name (see `texnet models`)")
+    stylize.add_argument("inputs", nargs="+", metavar="INPUT", help="photos and/or folders of photos")
+    stylize.add_argument("-o", "--output", required=True,
+                         help="output image for a single photo, otherwise a folder (created if needed)")
+    stylize.add_argument("--max-size", type=int,
+                         help="shrink photos so the longer side is at most this (default: only photos too large "
+                              "for the free memory are shrunk, with a note)")
+    stylize.add_argument("--preserve-colors", action="store_true", help="keep the photo's colours (style the luminance)")
+    stylize.add_argument("--strength", type=float, default=1.0,
+                         help="0..1: blend of the result with the photo (default 1, full style)")
+    stylize.add_argument("--bf16", action="store_true",
+                         help="run the network in bfloat16: about 2.5x faster on recent CPUs")
+    add_device_options(stylize)
+    stylize.set_defaults(run=run_stylize)
+
     models = commands.add_parser("models", help="list the built-in models")
     models.set_defaults(run=run_models)
     return parser
@@ -252,6 +292,106 @@ def run_train(args) -> None:
     print(f"{output}: model saved; samples in {output / 'samples.png'}, loss curve in {output / 'loss.png'}")
 
 
+def run_train_style(args) -> None:
+    from dataclasses import replace
+
+    from .descriptor import CONTENT_LAYER, TEXTURE_LAYERS, VGG19Descriptor
+    from .style_training import STYLE_PRESETS, train_style
+    from .stylizer import VARIANTS
+
+    device = pick_device(args.device)
+    overrides = {key: getattr(args, key) for key in ("size", "batch", "iters", "lr", "style_weight", "content_weight",
+                                                     "style_size", "bf16", "checkpoint_every")
+                 if getattr(args, key) is not None}
+    if args.variant:
+        overrides["generator"] = VARIANTS[args.variant]
+    config = replace(STYLE_PRESETS[args.preset], seed=args.seed, **overrides)
+    style = load_checked_image(args.style)
+    output = Path(args.output)
+    if output.exists() and not output.is_dir():
+        raise TexnetError(f"{output}: exists and is not a folder")
+    descriptor = VGG19Descriptor.pretrained((*TEXTURE_LAYERS, CONTENT_LAYER), weights_path=args.vgg_weights)
+    try:
+        train_style(style, args.content, output, config, resume=args.resume, device=device, descriptor=descriptor)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"the last checkpoint is in {output / 'checkpoint'}; "
+                                "run the same command with --resume to continue") from None
+    print(f"{output}: model saved; previews in {output / 'before-after.png'}, loss curve in {output / 'loss.png'}")
+
+
+def run_stylize(args) -> None:
+    from tqdm.auto import tqdm
+
+    from .image_io import load_image, save_image
+    from .stylizer import Stylizer
+
+    if not 0 <= args.strength <= 1:
+        raise TexnetError(f"--strength must be between 0 and 1, not {args.strength}")
+    jobs = stylize_jobs(args.inputs, args.output)
+    model = Stylizer.from_pretrained(args.model, device=pick_device(args.device))
+    failures = []
+    for source, target in tqdm(jobs, unit="image", disable=len(jobs) == 1, dynamic_ncols=True):
+        try:
+            photo = load_image(source)
+            max_size = args.max_size or fit_in_memory(photo, source, args.bf16)
+            result = model.stylize(photo, args.strength, args.preserve_colors, max_size, seed=args.seed, bf16=args.bf16)
+            save_image(result, target)
+        except TexnetError as error:
+            if len(jobs) == 1:
+                raise
+            failures.append(str(error))
+            tqdm.write(f"texnet: skipped {error}", file=sys.stderr)
+    if failures:
+        raise TexnetError(f"{len(failures)} of {len(jobs)} images failed (the others were stylized): "
+                          + "; ".join(failures))
+    if len(jobs) == 1:
+        print(jobs[0][1])
+    else:
+        print(f"{len(jobs)} images stylized into {Path(args.output)}")
+
+
+def fit_in_memory(photo, source: Path, bf16: bool) -> int:
+    """The longer side to stylize `photo` at: its own, unless that would not fit in free memory."""
+    from tqdm.auto import tqdm
+
+    from .stylizer import largest_side_in_memory
+
+    fitting = largest_side_in_memory(photo.size, bf16)
+    if fitting < max(photo.size):
+        tqdm.write(f"texnet: note: {source} is {photo.width}x{photo.height}, too large for the free memory; "
+                   f"stylizing it at a longer side of {fitting} px", file=sys.stderr)
+    return min(fitting, max(photo.size))
+
+
+def stylize_jobs(inputs: list[str], output: str) -> list[tuple[Path, Path]]:
+    """(photo, result path) pairs: one photo to a file, or many photos (folders expanded) into
+    a folder, each result named after its photo."""
+    from .image_io import IMAGE_SUFFIXES, image_files
+
+    photos = []
+    for name in inputs:
+        path = Path(name)
+        if path.is_dir():
+            photos += image_files(path)
+        elif path.exists():
+            photos.append(path)
+        else:
+            raise TexnetError(f"{path}: no such file or folder")
+    if not photos:
+        raise TexnetError(f"no images found in {', '.join(inputs)}")
+    target = Path(output)
+    if len(photos) == 1 and not target.is_dir() and target.suffix.lower() in IMAGE_SUFFIXES:
+        return [(photos[0], check_writable_output(output))]
+    if target.exists() and not target.is_dir():
+        raise TexnetError(f"{target}: several photos need an output folder, and this is a file")
+    target.mkdir(parents=True, exist_ok=True)
+    check_writable_output(str(target / "probe.png"))
+    names = [photo.name for photo in photos]
+    if len(set(names)) < len(names):
+        raise TexnetError("two photos share a file name, so their results would overwrite each other")
+    return [(photo, target / photo.name) for photo in photos]
+
+
 def run_sample(args) -> None:
     from .image_io import parse_size, save_image
     from .sampling import TextureGenerator, tile_preview
@@ -269,10 +409,12 @@ def run_sample(args) -> None:
 
 
 def run_models(args) -> None:
-    from .sampling import builtin_models
+    from .model_files import builtin_models
 
-    for name, folder in builtin_models().items():
-        print(f"{name:16s} {folder}")
+    for kind, command in (("texture", "texnet sample NAME -o out.png"), ("style", "texnet stylize NAME photo.jpg -o out.jpg")):
+        print(f"{kind} models ({command}):")
+        for name, folder in builtin_models(kind).items():
+            print(f"  {name:16s} {folder}")
 
 
 def content_size(size: str, height: int, width: int) -> tuple[int, int]:

@@ -25,12 +25,12 @@ class GeneratorConfig:
     channels: int = 8  # per scale; the finest join is scales * channels wide
     noise_channels: int = 3
     content_channels: int = 0  # 3 for a stylization generator, which also sees the photo
-    padding: str = "circular"  # "circular" makes samples tile seamlessly; or "zeros"
+    padding: str = "circular"  # "circular" makes samples tile seamlessly; "reflect" suits photos; or "zeros"
     norm: str = "batch"  # "batch" (paper) or "instance" (Improved Texture Networks)
 
     def validate(self) -> "GeneratorConfig":
-        if self.padding not in ("circular", "zeros"):
-            raise TexnetError(f"padding must be 'circular' or 'zeros', not '{self.padding}'")
+        if self.padding not in ("circular", "reflect", "zeros"):
+            raise TexnetError(f"padding must be 'circular', 'reflect' or 'zeros', not '{self.padding}'")
         if self.norm not in ("batch", "instance"):
             raise TexnetError(f"norm must be 'batch' or 'instance', not '{self.norm}'")
         if not 1 <= self.scales <= 10 or self.channels < 1 or self.noise_channels < 0:
@@ -61,7 +61,7 @@ def conv_block(in_channels: int, out_channels: int, config: GeneratorConfig) -> 
     layers = []
     for kernel, channels_in in ((3, in_channels), (3, out_channels), (1, out_channels)):
         layers += [nn.Conv2d(channels_in, out_channels, kernel, padding=kernel // 2, padding_mode=config.padding),
-                   norm_layer(config.norm, out_channels), nn.LeakyReLU(0.01)]
+                   norm_layer(config.norm, out_channels), nn.LeakyReLU(0.01, inplace=True)]
     return nn.Sequential(*layers)
 
 
@@ -114,8 +114,10 @@ class PyramidGenerator(nn.Module):
         if content is None:
             raise ValueError("this generator stylizes: pass the content image")
         pyramid = [content]
-        for size in self.scale_sizes(*content.shape[-2:])[1:]:
-            pyramid.append(F.interpolate(pyramid[-1], size=size, mode="bilinear", align_corners=False, antialias=True))
+        for _ in range(self.config.scales - 1):
+            # A 2x2 box filter; ceil_mode gives the ceil(n / 2) sizes of scale_sizes and averages
+            # only real pixels at odd edges. (Antialiased bilinear has no bfloat16 kernel.)
+            pyramid.append(F.avg_pool2d(pyramid[-1], 2, ceil_mode=True))
         return [torch.cat([image, z], dim=1) if z.shape[1] else image for image, z in zip(pyramid, noise)]
 
 

@@ -138,3 +138,14 @@ def check_size(height: int, width: int, minimum: int = 1) -> None:
             raise TexnetError(f"size {width}x{height}: each side must be at least {minimum} px")
         if side > MAX_OUTPUT_SIDE:
             raise TexnetError(f"size {width}x{height}: each side must be at most {MAX_OUTPUT_SIDE} px")
+
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+def image_files(folder: str | os.PathLike) -> list[Path]:
+    """The image files directly inside `folder` (by extension), sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise TexnetError(f"{folder}: no such folder")
+    return sorted(path for path in folder.iterdir() if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES)

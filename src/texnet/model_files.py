@@ -7,6 +7,8 @@ version, the model kind (texture or style), the architecture and how it was trai
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
+from importlib import resources
 from pathlib import Path
 
 import torch
@@ -15,10 +17,49 @@ from safetensors.torch import load_file, save_file
 
 from .atomic_write import write_atomically
 from .errors import TexnetError
+from .generators import GeneratorConfig, PyramidGenerator
 
 FORMAT_VERSION = 1
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
+PRETRAINED = resources.files("texnet") / "pretrained"
+# What each kind of model is for, to point the user at the right command.
+COMMANDS = {"texture": "texnet sample", "style": "texnet stylize"}
+
+
+def builtin_models(kind: str | None = None) -> dict[str, Path]:
+    """Built-in model folders by name (`brick`, `starry-night`, ...), shipped inside the package;
+    only those of one kind ("texture" or "style") if `kind` is given."""
+    if not PRETRAINED.is_dir():
+        return {}
+    folders = {entry.name: Path(str(entry)) for entry in sorted(PRETRAINED.iterdir(), key=lambda e: e.name)
+               if (entry / CONFIG_NAME).is_file()}
+    return {name: folder for name, folder in folders.items() if kind in (None, read_config(folder).get("kind"))}
+
+
+def model_folder(name_or_path: str | Path) -> Path:
+    """A path to a model folder, or the name of a built-in model."""
+    path, builtin = Path(name_or_path), builtin_models()
+    if path.exists() or str(name_or_path) not in builtin:
+        return path
+    return builtin[str(name_or_path)]
+
+
+def save_generator(folder: Path, net: PyramidGenerator, kind: str, info: dict) -> Path:
+    return save_model(Path(folder), net.state_dict(), {"kind": kind, "generator": asdict(net.config), "training": info})
+
+
+def load_generator(name_or_path: str | Path, kind: str, device="cpu") -> tuple[PyramidGenerator, dict]:
+    """The generator in a model folder (or built-in model) of this kind, and its training info."""
+    folder = model_folder(name_or_path)
+    tensors, document = load_model(folder, kind)
+    try:
+        config = GeneratorConfig(**document["generator"])
+    except (KeyError, TypeError) as error:
+        raise TexnetError(f"{folder}: {CONFIG_NAME} has no valid 'generator' section ({error})") from None
+    net = PyramidGenerator(config)
+    load_state(net, tensors, folder)
+    return net.to(device).eval(), document.get("training", {})
 
 
 def save_model(folder: Path, tensors: dict[str, torch.Tensor], config: dict) -> Path:
@@ -38,7 +79,9 @@ def load_model(folder: Path, kind: str) -> tuple[dict[str, torch.Tensor], dict]:
         raise TexnetError(f"{folder}: no such model (expected a folder with {CONFIG_NAME} and {WEIGHTS_NAME})")
     config = read_config(folder)
     if config.get("kind") != kind:
-        raise TexnetError(f"{folder}: this is a {config.get('kind', 'unknown')} model, not a {kind} model")
+        found = config.get("kind", "unknown")
+        hint = f" (use `{COMMANDS[found]}` with it)" if found in COMMANDS else ""
+        raise TexnetError(f"{folder}: this is a {found} model, not a {kind} model{hint}")
     try:
         tensors = load_file(folder / WEIGHTS_NAME)
     except FileNotFoundError:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict
-from importlib import resources
 from pathlib import Path
 
 import torch
@@ -13,26 +11,7 @@ from PIL import Image
 from .errors import TexnetError
 from .generators import GeneratorConfig, PyramidGenerator
 from .image_io import check_size, tensor_to_image
-from .model_files import load_model, load_state, save_model
-
-PRETRAINED = resources.files("texnet") / "pretrained"
-
-
-def builtin_models() -> dict[str, Path]:
-    """Built-in model folders by name (`brick`, ...), shipped inside the package."""
-    if not PRETRAINED.is_dir():
-        return {}
-    return {entry.name: Path(str(entry)) for entry in sorted(PRETRAINED.iterdir(), key=lambda e: e.name)
-            if (entry / "config.json").is_file()}
-
-
-def model_folder(name_or_path: str | Path) -> Path:
-    """A path to a model folder, or the name of a built-in model."""
-    path, builtin = Path(name_or_path), builtin_models()
-    if path.exists() or str(name_or_path) not in builtin:
-        return path
-    return builtin[str(name_or_path)]
-
+from .model_files import load_generator, save_generator
 
 def image_digest(image: Image.Image) -> str:
     return hashlib.sha256(image.tobytes()).hexdigest()
@@ -51,19 +30,10 @@ class TextureGenerator:
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path, device="cpu") -> "TextureGenerator":
-        folder = model_folder(name_or_path)
-        tensors, document = load_model(folder, kind="texture")
-        try:
-            config = GeneratorConfig(**document["generator"])
-        except (KeyError, TypeError) as error:
-            raise TexnetError(f"{folder}: config.json has no valid 'generator' section ({error})") from None
-        net = PyramidGenerator(config)
-        load_state(net, tensors, folder)
-        return cls(net.to(device), document.get("training", {}))
+        return cls(*load_generator(name_or_path, "texture", device))
 
     def save_pretrained(self, folder: str | Path) -> Path:
-        return save_model(Path(folder), self.net.state_dict(),
-                          {"kind": "texture", "generator": asdict(self.config), "training": self.info})
+        return save_generator(Path(folder), self.net, "texture", self.info)
 
     @torch.no_grad()
     def sample_tensor(self, count: int = 1, size: tuple[int, int] = (256, 256), seed: int = 0,

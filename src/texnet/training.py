@@ -69,47 +69,56 @@ def diversity_loss(features: dict[str, torch.Tensor]) -> torch.Tensor:
     return -torch.log(distances.min(dim=1).values + 1e-8).mean()
 
 
-class TextureTrainer:
-    def __init__(self, example: Image.Image, output: Path, config: TrainConfig, descriptor=None,
-                 device="cpu", progress: bool = True):
+class Trainer:
+    """The loop every generator is trained with: Adam on a step schedule, a progress bar,
+    atomic checkpoints and exact resume. Subclasses say what one step's loss is (`loss`),
+    what identifies the training data (`data_digest`), and what a finished model looks like
+    (`model`, `write_previews`). `config` needs the fields of TrainConfig's schedule
+    (iters, lr, lr_decay, decay_start, decay_every, checkpoint_every, seed, bf16).
+    """
+
+    def __init__(self, net: PyramidGenerator, output: Path, config, device="cpu", progress: bool = True):
         self.config, self.output, self.device, self.progress = config, Path(output), torch.device(device), progress
-        if config.iters < 1 or config.batch < 1:
-            raise TexnetError("--iters and --batch must be at least 1")
-        if config.size < max(config.generator.min_side, 16):
-            raise TexnetError(f"--size must be at least {max(config.generator.min_side, 16)} px "
-                              f"for a {config.generator.scales}-scale generator")
-        if config.diversity and config.batch < 2:
-            raise TexnetError("--diversity compares samples within a batch: use --batch 2 or more")
-        self.example = resize_to_fit(example, config.example_size)
-        # A shallow copy shares the frozen weights but not the caller's bf16 setting.
-        self.descriptor = copy.copy(descriptor or VGG19Descriptor.pretrained(TEXTURE_LAYERS)).to(self.device)
-        self.descriptor.bf16 = config.bf16
-        self.target = TextureTarget.from_image(self.descriptor, image_to_tensor(self.example).to(self.device))
-        torch.manual_seed(config.seed)
-        self.net = PyramidGenerator(config.generator).to(self.device)
+        self.net = net.to(self.device)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
-        self.noise_rng = torch.Generator().manual_seed(config.seed)
+        self.rng = torch.Generator().manual_seed(config.seed)  # noise and data draws, saved in checkpoints
         self.iteration, self.history = 0, []
 
+    def loss(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    def data_digest(self) -> str:
+        raise NotImplementedError
+
+    def model(self):
+        raise NotImplementedError
+
+    def write_previews(self, model) -> None:
+        raise NotImplementedError
+
     def step(self) -> float:
-        config = self.config
         for group in self.optimizer.param_groups:
-            group["lr"] = learning_rate(config, self.iteration)
-        noise = self.net.make_noise(config.batch, config.size, config.size, self.noise_rng, self.device)
-        # bf16 autocast halves the generator's cost on AVX-512 BF16 CPUs; weights stay float32.
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=config.bf16):
-            images = self.net(noise)
-        features = self.descriptor(images.float())
-        texture = self.target.loss(features).mean()
-        loss = texture + config.diversity * diversity_loss(features) if config.diversity else texture
+            group["lr"] = learning_rate(self.config, self.iteration)
+        loss = self.loss()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         self.iteration += 1
-        self.history.append(float(texture.detach()))
+        self.history.append(float(loss.detach()))
         return self.history[-1]
 
-    def train(self) -> TextureGenerator:
+    def generate(self, *inputs) -> torch.Tensor:
+        # bf16 autocast halves the generator's cost on AVX-512 BF16 CPUs; weights stay float32.
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.bf16):
+            return self.net(*inputs).float()
+
+    def train(self, resume: bool = False):
+        """Train to `config.iters` and save everything; `resume` continues the output's checkpoint."""
+        if (self.output / CHECKPOINT).is_dir() and not resume:
+            raise TexnetError(f"{self.output}: holds a checkpoint already; pass --resume to continue it, "
+                              "or choose another output folder")
+        if resume and not self.load_checkpoint():
+            raise TexnetError(f"{self.output}: no checkpoint to resume from")
         with tqdm(total=self.config.iters, initial=self.iteration, disable=not self.progress,
                   unit="it", dynamic_ncols=True) as bar:
             while self.iteration < self.config.iters:
@@ -120,20 +129,17 @@ class TextureTrainer:
                     self.save_checkpoint()
         return self.finish()
 
-    def generator(self) -> TextureGenerator:
+    def training_info(self) -> dict:
         settings = {key: value for key, value in asdict(self.config).items() if key != "generator"}
-        info = {"config": settings, "iterations": self.iteration,
-                "final_loss": self.history[-1] if self.history else None,
-                "example_sha256": image_digest(self.example), "example_size": list(self.example.size)}
-        return TextureGenerator(self.net, info)
+        return {"config": settings, "iterations": self.iteration,
+                "final_loss": self.history[-1] if self.history else None}
 
-    def finish(self) -> TextureGenerator:
-        model = self.generator()
+    def finish(self):
+        model = self.model()
         model.save_pretrained(self.output)
         self.save_checkpoint()
         save_loss_curve(self.history, self.output / "loss.png")
-        grid = sample_grid(model, self.example, self.config.size * 2)
-        grid.save(self.output / "samples.png")
+        self.write_previews(model)
         return model
 
     # Checkpoints: everything needed to continue exactly, in safetensors + JSON (no pickle).
@@ -145,11 +151,11 @@ class TextureTrainer:
         for index, state in optimizer_state["state"].items():
             for key, value in state.items():
                 tensors[f"adam.{index}.{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
-        tensors["noise_rng"] = self.noise_rng.get_state()
+        tensors["rng"] = self.rng.get_state()
         tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
         write_atomically(folder / "state.safetensors", lambda path: save_file(tensors, path))
         meta = {"iteration": self.iteration, "history": self.history, "config": asdict(self.config),
-                "example_sha256": image_digest(self.example)}
+                "data_sha256": self.data_digest()}
         write_atomically(folder / "state.json", lambda path: path.write_text(json.dumps(meta)))
 
     def load_checkpoint(self) -> bool:
@@ -158,8 +164,8 @@ class TextureTrainer:
         if not (folder / "state.json").is_file():
             return False
         meta = json.loads((folder / "state.json").read_text())
-        if meta["example_sha256"] != image_digest(self.example):
-            raise TexnetError(f"{self.output}: the checkpoint was trained on a different example; "
+        if meta.get("data_sha256") != self.data_digest():
+            raise TexnetError(f"{self.output}: the checkpoint was trained on different images; "
                               "use another output folder or drop --resume")
         saved_config = {**meta["config"], "iters": self.config.iters}
         if saved_config != {**asdict(self.config), "iters": self.config.iters}:
@@ -175,22 +181,59 @@ class TextureTrainer:
                 state["step"] = state["step"].cpu()
                 optimizer_state["state"][index] = state
         self.optimizer.load_state_dict(optimizer_state)
-        self.noise_rng.set_state(tensors["noise_rng"])
+        self.rng.set_state(tensors["rng"])
         self.iteration, self.history = meta["iteration"], meta["history"]
         return True
+
+
+def training_descriptor(descriptor: VGG19Descriptor | None, layers, bf16: bool, device) -> VGG19Descriptor:
+    """The descriptor (real weights unless one is given) on `device` with the run's bf16 setting;
+    a shallow copy shares the frozen weights but not the caller's bf16 flag."""
+    descriptor = copy.copy(descriptor or VGG19Descriptor.pretrained(layers)).to(device)
+    descriptor.bf16 = bf16
+    return descriptor
+
+
+class TextureTrainer(Trainer):
+    def __init__(self, example: Image.Image, output: Path, config: TrainConfig, descriptor=None,
+                 device="cpu", progress: bool = True):
+        if config.iters < 1 or config.batch < 1:
+            raise TexnetError("--iters and --batch must be at least 1")
+        if config.size < max(config.generator.min_side, 16):
+            raise TexnetError(f"--size must be at least {max(config.generator.min_side, 16)} px "
+                              f"for a {config.generator.scales}-scale generator")
+        if config.diversity and config.batch < 2:
+            raise TexnetError("--diversity compares samples within a batch: use --batch 2 or more")
+        torch.manual_seed(config.seed)
+        super().__init__(PyramidGenerator(config.generator), output, config, device, progress)
+        self.example = resize_to_fit(example, config.example_size)
+        self.descriptor = training_descriptor(descriptor, TEXTURE_LAYERS, config.bf16, self.device)
+        self.target = TextureTarget.from_image(self.descriptor, image_to_tensor(self.example).to(self.device))
+
+    def loss(self) -> torch.Tensor:
+        config = self.config
+        noise = self.net.make_noise(config.batch, config.size, config.size, self.rng, self.device)
+        features = self.descriptor(self.generate(noise))
+        texture = self.target.loss(features).mean()
+        return texture + config.diversity * diversity_loss(features) if config.diversity else texture
+
+    def data_digest(self) -> str:
+        return image_digest(self.example)
+
+    def model(self) -> TextureGenerator:
+        info = {**self.training_info(), "example_sha256": image_digest(self.example),
+                "example_size": list(self.example.size)}
+        return TextureGenerator(self.net, info)
+
+    def write_previews(self, model: TextureGenerator) -> None:
+        sample_grid(model, self.example, self.config.size * 2).save(self.output / "samples.png")
 
 
 def train_texture(example: Image.Image, output: str | Path, config: TrainConfig = TrainConfig(),
                   resume: bool = False, device="cpu", descriptor=None, progress: bool = True) -> TextureGenerator:
     """Train a texture network on `example` and save it (with checkpoint, loss curve and
     sample grid) into the folder `output`."""
-    trainer = TextureTrainer(example, Path(output), config, descriptor, device, progress)
-    if (Path(output) / CHECKPOINT).is_dir() and not resume:
-        raise TexnetError(f"{output}: holds a checkpoint already; pass --resume to continue it, "
-                          "or choose another output folder")
-    if resume and not trainer.load_checkpoint():
-        raise TexnetError(f"{output}: no checkpoint to resume from")
-    return trainer.train()
+    return TextureTrainer(example, Path(output), config, descriptor, device, progress).train(resume)
 
 
 def save_loss_curve(history: list[float], path: Path) -> None:
@@ -202,7 +245,7 @@ def save_loss_curve(history: list[float], path: Path) -> None:
     figure, axes = plt.subplots(figsize=(6, 3.5), dpi=100)
     axes.semilogy(range(1, len(history) + 1), history, linewidth=0.8)
     axes.set_xlabel("iteration")
-    axes.set_ylabel("texture loss (batch mean)")
+    axes.set_ylabel("training loss (batch mean)")
     axes.grid(True, which="both", alpha=0.3)
     figure.tight_layout()
     figure.savefig(path)

@@ -1,0 +1,201 @@
+"""Stylization networks: the Stylizer API, style training and the `stylize` / `train-style` commands."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import SHARED_DATA, TEXTURES
+from test_cli import assert_one_line_error, texnet
+from texnet.errors import TexnetError
+from texnet.generators import GeneratorConfig, PyramidGenerator
+from texnet.image_io import load_image
+from texnet.sampling import TextureGenerator
+from texnet.style_training import ContentCrops, StyleTrainConfig, StyleTrainer, split_photos, train_style
+from texnet.stylizer import VARIANTS, Stylizer
+
+STYLES, PHOTOS = SHARED_DATA / "styles", SHARED_DATA / "content-test"
+TINY = StyleTrainConfig(size=32, batch=2, iters=6, lr=0.02, style_size=64, checkpoint_every=3,
+                        generator=replace(VARIANTS["improved"], scales=3, channels=4))
+
+
+def tiny_stylizer(variant="improved", scales=3):
+    torch.manual_seed(0)
+    return Stylizer(PyramidGenerator(replace(VARIANTS[variant], scales=scales, channels=4)))
+
+
+def photo(width=61, height=37, seed=0):
+    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    return Image.fromarray(pixels)
+
+
+@pytest.mark.parametrize("variant", ["improved", "paper"])
+@pytest.mark.parametrize("size", [(61, 37), (37, 61), (129, 5), (1, 1), (300, 33)])
+def test_output_has_the_input_size(variant, size):
+    assert tiny_stylizer(variant, scales=6).stylize(photo(*size)).size == size
+
+
+@pytest.mark.parametrize("variant", ["improved", "paper"])
+def test_both_variants_see_the_photo(variant):
+    # Train mode: an untrained batch-norm net in eval mode has identity statistics and damps everything.
+    net = tiny_stylizer(variant).net.train()
+    noise = net.make_noise(2, 37, 61, torch.Generator().manual_seed(0))
+    first, second = net(noise, torch.rand(2, 3, 37, 61)), net(noise, torch.rand(2, 3, 37, 61))
+    assert (first - second).abs().mean() > 0.01
+    assert (net.config.noise_channels, net.config.norm) == ((0, "instance") if variant == "improved" else (3, "batch"))
+
+
+def test_strength_zero_returns_the_photo_and_one_half_lies_between():
+    model, picture = tiny_stylizer(), photo()
+    assert model.stylize(picture, strength=0).tobytes() == picture.tobytes()
+    full = np.asarray(model.stylize(picture), dtype=float)
+    half = np.asarray(model.stylize(picture, strength=0.5), dtype=float)
+    assert np.abs(half - (full + np.asarray(picture, dtype=float)) / 2).max() <= 1
+    with pytest.raises(TexnetError, match="strength"):
+        model.stylize(picture, strength=1.5)
+
+
+def test_preserve_colors_keeps_the_photos_chroma():
+    model, picture = tiny_stylizer(), load_image(PHOTOS / "coffee.jpg").resize((96, 64))
+    kept = model.stylize(picture, preserve_colors=True)
+    chroma = lambda image: np.asarray(image.convert("YCbCr"), dtype=int)[..., 1:]
+    assert np.abs(chroma(kept) - chroma(picture)).mean() < 1.0
+    plain = model.stylize(picture)
+    assert np.abs(chroma(plain) - chroma(picture)).mean() > 3 * np.abs(chroma(kept) - chroma(picture)).mean()
+    # Luminance comes from the stylized result, not the photo.
+    luma = lambda image: np.asarray(image.convert("L"), dtype=int)
+    assert np.abs(luma(kept) - luma(plain)).mean() < np.abs(luma(kept) - luma(picture)).mean()
+
+
+def test_max_size_shrinks_the_photo():
+    assert tiny_stylizer().stylize(photo(200, 100), max_size=50).size == (50, 25)
+
+
+def test_model_round_trip_and_kind_checks(tmp_path):
+    model = tiny_stylizer()
+    model.save_pretrained(tmp_path / "style")
+    loaded = Stylizer.from_pretrained(tmp_path / "style")
+    assert loaded.stylize(photo()).tobytes() == model.stylize(photo()).tobytes()
+    TextureGenerator(PyramidGenerator(GeneratorConfig(scales=3, channels=4))).save_pretrained(tmp_path / "texture")
+    with pytest.raises(TexnetError, match="texture model, not a style model.*texnet sample"):
+        Stylizer.from_pretrained(tmp_path / "texture")
+    with pytest.raises(TexnetError, match="style model, not a texture model.*texnet stylize"):
+        TextureGenerator.from_pretrained(tmp_path / "style")
+
+
+def test_content_photos_are_streamed_and_bad_ones_skipped(tmp_path):
+    for index in range(3):
+        photo(80, 50, seed=index).save(tmp_path / f"p{index}.png")
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    crops = ContentCrops(sorted(tmp_path.iterdir()), 32)
+    batch = crops.batch(12, torch.Generator().manual_seed(0))
+    assert batch.shape == (12, 3, 32, 32) and 0 <= batch.min() and batch.max() <= 1
+    assert crops.unreadable == {tmp_path / "broken.jpg"}
+    with pytest.raises(TexnetError, match="none of the photos"):
+        ContentCrops([tmp_path / "broken.jpg"], 32).batch(1, torch.Generator())
+
+
+def test_preview_photos_are_held_out():
+    train, held_out = split_photos(SHARED_DATA / "content-train")
+    assert len(held_out) == 4 and not set(held_out) & set(train) and len(train) + 4 == len(list(
+        (SHARED_DATA / "content-train").iterdir()))
+
+
+def test_style_training_lowers_the_loss_and_writes_previews(tmp_path, tiny_descriptor):
+    config = replace(TINY, iters=40, checkpoint_every=100)
+    trainer = StyleTrainer(load_image(STYLES / "starry-night.jpg"), PHOTOS, tmp_path / "m", config,
+                           tiny_descriptor, progress=False)
+    model = trainer.train()
+    history = trainer.history
+    assert np.mean(history[-5:]) < 0.5 * np.mean(history[:5])
+    names = {p.name for p in (tmp_path / "m").iterdir()}
+    assert {"config.json", "model.safetensors", "checkpoint", "loss.png", "before-after.png"} <= names
+    assert Stylizer.from_pretrained(tmp_path / "m").info["iterations"] == 40
+    assert model.info["final_style_loss"] > 0 and model.info["final_content_loss"] > 0
+
+
+def test_interrupted_style_training_resumes_exactly(tmp_path, tiny_descriptor, monkeypatch):
+    style = load_image(STYLES / "great-wave.jpg")
+    straight = train_style(style, PHOTOS, tmp_path / "straight", TINY, descriptor=tiny_descriptor, progress=False)
+    original_step = StyleTrainer.step
+
+    def crash_at_iteration_5(self):
+        if self.iteration == 5:
+            raise KeyboardInterrupt
+        return original_step(self)
+
+    monkeypatch.setattr(StyleTrainer, "step", crash_at_iteration_5)
+    with pytest.raises(KeyboardInterrupt):
+        train_style(style, PHOTOS, tmp_path / "resumed", TINY, descriptor=tiny_descriptor, progress=False)
+    monkeypatch.setattr(StyleTrainer, "step", original_step)
+    resumed = train_style(style, PHOTOS, tmp_path / "resumed", TINY, resume=True, descriptor=tiny_descriptor,
+                          progress=False)
+    for (name, a), b in zip(straight.net.state_dict().items(), resumed.net.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6), name
+    with pytest.raises(TexnetError, match="different images"):
+        train_style(load_image(STYLES / "starry-night.jpg"), PHOTOS, tmp_path / "resumed", TINY, resume=True,
+                    descriptor=tiny_descriptor, progress=False)
+
+
+@pytest.fixture(scope="module")
+def style_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("models") / "style"
+    tiny_stylizer().save_pretrained(folder)
+    return folder
+
+
+def test_stylize_one_photo_and_a_folder_with_a_corrupt_file(tmp_path, style_folder):
+    result = texnet("stylize", style_folder, PHOTOS / "cat-chelsea.jpg", "-o", tmp_path / "cat.png",
+                    "--max-size", "100", "--preserve-colors", "--strength", "0.8")
+    assert result.returncode == 0, result.stderr
+    with Image.open(tmp_path / "cat.png") as image:
+        assert image.size == (100, 67)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for index in range(2):
+        photo(40 + index, 30, seed=index).save(photos / f"good{index}.png")
+    (photos / "bad.jpg").write_bytes(b"\xff\xd8 truncated")
+    result = texnet("stylize", style_folder, photos, "-o", tmp_path / "out")
+    assert result.returncode == 1
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good0.png", "good1.png"]
+    last = result.stderr.strip().splitlines()[-1]
+    assert "1 of 3 images failed" in last and "bad.jpg" in last and "Traceback" not in result.stderr
+
+
+def test_stylize_bad_inputs_give_one_line(tmp_path, style_folder):
+    out = tmp_path / "o.png"
+    assert_one_line_error(texnet("stylize", style_folder, tmp_path / "none.jpg", "-o", out), "none.jpg")
+    assert_one_line_error(texnet("stylize", tmp_path / "nomodel", PHOTOS / "coffee.jpg", "-o", out), "no such model")
+    assert_one_line_error(texnet("stylize", "brick", PHOTOS / "coffee.jpg", "-o", out),
+                          "texture model", "texnet sample")
+    assert_one_line_error(texnet("stylize", style_folder, PHOTOS / "coffee.jpg", "-o", out, "--strength", "2"),
+                          "--strength")
+    junk = tmp_path / "junk.png"
+    junk.write_text("hello")
+    assert_one_line_error(texnet("stylize", style_folder, junk, "-o", out), "junk.png")
+    assert_one_line_error(texnet("sample", style_folder, "-o", out), "style model", "texnet stylize")
+    assert not out.exists()
+
+
+def test_train_style_cli_refuses_bad_input(tmp_path):
+    out = tmp_path / "m"
+    assert_one_line_error(texnet("train-style", tmp_path / "no.jpg", "--content", PHOTOS, "-o", out), "no.jpg")
+    assert_one_line_error(texnet("train-style", STYLES / "great-wave.jpg", "--content", tmp_path / "none",
+                                 "-o", out, "--iters", "1"), "none")
+    assert_one_line_error(texnet("train-style", STYLES / "great-wave.jpg", "--content", PHOTOS, "-o", out,
+                                 "--size", "8"), "--size")
+
+
+def test_photos_too_large_for_free_memory_are_refused_or_shrunk(monkeypatch, capsys):
+    import texnet.stylizer
+    from texnet.cli import fit_in_memory
+
+    monkeypatch.setattr(texnet.stylizer, "available_memory", lambda: 2000 * 1000 / 0.8)  # room for 2,000 px at fp32
+    with pytest.raises(TexnetError, match="longer side of 62 px"):
+        tiny_stylizer().stylize(photo(80, 40))
+    assert tiny_stylizer().stylize(photo(80, 40), max_size=62).size == (62, 31)
+    assert fit_in_memory(photo(80, 40), "big.jpg", bf16=False) == 62
+    assert "big.jpg is 80x40, too large for the free memory" in capsys.readouterr().err
+    assert fit_in_memory(photo(40, 20), "small.jpg", bf16=False) == 40
