@@ -91,12 +91,7 @@ def build_parser() -> ArgumentParser:
     train.add_argument("--padding", choices=("circular", "zeros"), help="circular (default) makes samples tile")
     train.add_argument("--scales", type=int, help="number of noise scales K (default 6)")
     train.add_argument("--diversity", type=float, help="weight of the diversity term (default 0)")
-    train.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
-                       help="run VGG in bfloat16 (default: on in the cpu preset)")
-    train.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints (default 100)")
-    train.add_argument("--resume", action="store_true", help="continue from the checkpoint in the output folder")
-    add_device_options(train)
-    add_vgg_option(train)
+    add_run_options(train)
     train.set_defaults(run=run_train)
 
     sample = commands.add_parser("sample", help="sample textures from a trained or built-in model (milliseconds)")
@@ -128,12 +123,7 @@ def build_parser() -> ArgumentParser:
     style.add_argument("--style-weight", type=float, help="weight of the Gram (style) loss (default 1e-4)")
     style.add_argument("--content-weight", type=float, help="weight of the relu4_2 (content) loss (default 1)")
     style.add_argument("--style-size", type=int, help="longer side of the painting in px: sets the stroke scale")
-    style.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
-                       help="run VGG and the generator in bfloat16 (default: on in the cpu preset)")
-    style.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints (default 100)")
-    style.add_argument("--resume", action="store_true", help="continue from the checkpoint in the output folder")
-    add_device_options(style)
-    add_vgg_option(style)
+    add_run_options(style)
     style.set_defaults(run=run_train_style)
 
     stylize = commands.add_parser("stylize", help="stylize photos with a trained or built-in style (one pass each)")
@@ -163,6 +153,16 @@ PRESET_NAMES = ("paper", "cpu")
 def add_vgg_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vgg-weights", metavar="PATH", default=None,
                         help="VGG-19 weights (.h5 from Keras or texnet's .safetensors); default: $TEXNET_VGG19, then the cache, then download")
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """What both trainers share: bf16, checkpoints and resume, device and seed, VGG weights."""
+    parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                        help="run VGG and the generator in bfloat16 (default: on in the cpu preset)")
+    parser.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints (default 100)")
+    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in the output folder")
+    add_device_options(parser)
+    add_vgg_option(parser)
 
 
 def add_device_options(parser: argparse.ArgumentParser) -> None:
