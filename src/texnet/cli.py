@@ -83,15 +83,11 @@ def build_parser() -> ArgumentParser:
     train.add_argument("-o", "--output", required=True, help="model folder to create (or resume)")
     train.add_argument("--preset", choices=sorted(PRESET_NAMES), default="paper",
                        help="paper: the paper's recipe (slow on a CPU); cpu: about 8 minutes on 2 cores")
-    train.add_argument("--size", type=int, help="training sample size in px")
-    train.add_argument("--batch", type=int, help="samples per iteration")
-    train.add_argument("--iters", type=int, help="iterations")
-    train.add_argument("--lr", type=float, help="Adam learning rate")
     train.add_argument("--norm", choices=("batch", "instance"), help="generator normalisation")
     train.add_argument("--padding", choices=("circular", "zeros"), help="circular (default) makes samples tile")
     train.add_argument("--scales", type=int, help="number of noise scales K (default 6)")
     train.add_argument("--diversity", type=float, help="weight of the diversity term (default 0)")
-    add_run_options(train)
+    add_run_options(train, unit="sample")
     train.set_defaults(run=run_train)
 
     sample = commands.add_parser("sample", help="sample textures from a trained or built-in model (milliseconds)")
@@ -116,14 +112,10 @@ def build_parser() -> ArgumentParser:
                        help="paper: the paper's recipe (slow on a CPU); cpu: about 13 minutes on 2 cores")
     style.add_argument("--variant", choices=("improved", "paper"),
                        help="improved (default): instance norm, no noise; paper: batch norm plus noise")
-    style.add_argument("--size", type=int, help="training crop size in px")
-    style.add_argument("--batch", type=int, help="crops per iteration")
-    style.add_argument("--iters", type=int, help="iterations")
-    style.add_argument("--lr", type=float, help="Adam learning rate")
     style.add_argument("--style-weight", type=float, help="weight of the Gram (style) loss (default 1e-4)")
     style.add_argument("--content-weight", type=float, help="weight of the relu4_2 (content) loss (default 1)")
     style.add_argument("--style-size", type=int, help="longer side of the painting in px: sets the stroke scale")
-    add_run_options(style)
+    add_run_options(style, unit="crop")
     style.set_defaults(run=run_train_style)
 
     stylize = commands.add_parser("stylize", help="stylize photos with a trained or built-in style (one pass each)")
@@ -155,8 +147,13 @@ def add_vgg_option(parser: argparse.ArgumentParser) -> None:
                         help="VGG-19 weights (.h5 from Keras or texnet's .safetensors); default: $TEXNET_VGG19, then the cache, then download")
 
 
-def add_run_options(parser: argparse.ArgumentParser) -> None:
-    """What both trainers share: bf16, checkpoints and resume, device and seed, VGG weights."""
+def add_run_options(parser: argparse.ArgumentParser, unit: str) -> None:
+    """What both trainers share: the schedule's size, batch, iterations and learning rate (of
+    training `unit`s), bf16, checkpoints and resume, device and seed, VGG weights."""
+    parser.add_argument("--size", type=int, help=f"training {unit} size in px")
+    parser.add_argument("--batch", type=int, help=f"{unit}s per iteration")
+    parser.add_argument("--iters", type=int, help="iterations")
+    parser.add_argument("--lr", type=float, help="Adam learning rate")
     parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                         help="run VGG and the generator in bfloat16 (default: on in the cpu preset)")
     parser.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints (default 100)")
