@@ -27,6 +27,7 @@ test: setup
 benchmark: setup
 	$(BIN)/python benchmarks/gatys_baseline.py
 	$(BIN)/python benchmarks/texture_networks.py
+	$(BIN)/python benchmarks/stylization.py
 
 clean:
 	rm -rf $(VENV)

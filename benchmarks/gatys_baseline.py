@@ -31,7 +31,6 @@ def run_job(job: dict) -> dict:
     size = job["size"]
     descriptor = VGG19Descriptor.pretrained(layers=(*TEXTURE_LAYERS, CONTENT_LAYER))
     baseline = peak_rss_mb()
-    stamps = []
     config = OptimizeConfig(iters=job["iters"], progress=False)
     start = time.perf_counter()
     if job["kind"] == "synthesize":

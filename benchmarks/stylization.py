@@ -123,7 +123,9 @@ def compare(style_name: str, photo_path: Path, descriptor, gatys_iters: int) -> 
 
 def speed_rows(photo_path: Path, style_name: str) -> list[list[str]]:
     """Seconds per photo at 512 and 1024 px: ours in float32 and bfloat16, and the packaged tool."""
-    from texnet.image_io import load_image, resize_to_fit
+    from PIL import Image
+
+    from texnet.image_io import load_image
     from texnet.stylizer import Stylizer
 
     model, photo = Stylizer.from_pretrained(style_name), load_image(photo_path)
@@ -131,8 +133,9 @@ def speed_rows(photo_path: Path, style_name: str) -> list[list[str]]:
                                      text=True, check=True).stdout.strip().splitlines()[-1])
     rows = []
     for side in (512, 1024):
-        image = resize_to_fit(photo, side)
-        fp32 = best_time(lambda: model.stylize(image))
+        scale = side / max(photo.size)  # as TOOL_SCRIPT does: up or down to exactly this longer side
+        image = photo.resize((round(photo.width * scale), round(photo.height * scale)), Image.Resampling.LANCZOS)
+        fp32 = best_time(lambda: model.stylize(image, bf16=False))
         bf16 = best_time(lambda: model.stylize(image, bf16=True))
         rows.append([f"{image.width}x{image.height}", f"{fp32 * 1000:.0f} ms", f"{bf16 * 1000:.0f} ms",
                      f"{tool[str(side)] * 1000:.0f} ms", f"{tool[str(side)] / bf16:.2f}x"])

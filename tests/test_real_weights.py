@@ -3,12 +3,13 @@
 import pytest
 import torch
 
-from conftest import TEXTURES
+from conftest import SHARED_DATA, TEXTURES
 from texnet.descriptor import VGG19Descriptor
 from texnet.image_io import image_to_tensor, load_image, resize_to_fit
 from texnet.optimize import OptimizeConfig, synthesize
 
 pytestmark = pytest.mark.real_weights
+STYLES, PHOTOS = SHARED_DATA / "styles", SHARED_DATA / "content-test"
 
 
 def brick(size=64):
@@ -40,3 +41,38 @@ def test_small_example_converges_everywhere_not_only_near_the_borders(real_descr
     centre, whole = result.image[..., 40:120, 40:120], result.image
     # The marble's pink cast (red above green) holds in the centre as in the whole image.
     assert (centre[:, 0] - centre[:, 1]).mean() > 0.5 * (whole[:, 0] - whole[:, 1]).mean() > 0
+
+
+def test_high_contrast_example_leaves_the_start_at_256px(real_descriptor):
+    # pebbles at 256 px: from faint noise around the mean colour L-BFGS never moved (4.5e9 to
+    # 4.4e9 in 40 steps); from random pixels of the example it drops 10x within 8 steps.
+    example = image_to_tensor(resize_to_fit(load_image(TEXTURES / "pebbles.png"), 256))
+    result = synthesize(real_descriptor, example, (256, 256), OptimizeConfig(iters=10, progress=False))
+    assert result.loss < result.history[0] / 5
+
+
+def test_every_builtin_style_moves_photos_towards_its_painting_and_keeps_their_content():
+    from texnet.descriptor import CONTENT_LAYER, TEXTURE_LAYERS
+    from texnet.losses import TextureTarget, content_loss
+    from texnet.model_files import builtin_models
+    from texnet.stylizer import Stylizer
+
+    descriptor = VGG19Descriptor.pretrained((*TEXTURE_LAYERS, CONTENT_LAYER))
+    photos = [image_to_tensor(resize_to_fit(load_image(PHOTOS / f"{name}.jpg"), 256))[..., :160, :160]
+              for name in ("coffee", "raccoon")]  # held out: the styles were trained on content-train
+    with torch.no_grad():
+        photo_features = [descriptor(photo) for photo in photos]
+        for name in builtin_models("style"):
+            model = Stylizer.from_pretrained(name)
+            painting = load_image(STYLES / f"{name}.jpg")
+            target = TextureTarget.from_image(descriptor, image_to_tensor(
+                resize_to_fit(painting, model.info["config"]["style_size"])), {layer: 1.0 for layer in TEXTURE_LAYERS})
+            results = [descriptor(model.stylize_tensor(photo)) for photo in photos]
+            for own, other in ((0, 1), (1, 0)):
+                # Measured: 4x to 20x lower style loss than the photo's own.
+                assert target.loss(results[own]) < target.loss(photo_features[own]) / 2.5, name
+                # Measured: 0.47 to 0.64; a net that ignored its photo would score about 1.
+                photo = photo_features[own][CONTENT_LAYER]
+                kept = content_loss(results[own][CONTENT_LAYER], photo)
+                swapped = content_loss(results[other][CONTENT_LAYER], photo)
+                assert kept < 0.75 * swapped, name

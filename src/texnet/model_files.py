@@ -6,6 +6,7 @@ version, the model kind (texture or style), the architecture and how it was trai
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import asdict
 from importlib import resources
@@ -17,7 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from .atomic_write import write_atomically
 from .errors import TexnetError
-from .generators import GeneratorConfig, PyramidGenerator
+from .generators import GeneratorConfig, PyramidGenerator, bf16_is_fast
 
 FORMAT_VERSION = 1
 WEIGHTS_NAME = "model.safetensors"
@@ -43,6 +44,48 @@ def model_folder(name_or_path: str | Path) -> Path:
     if path.exists() or str(name_or_path) not in builtin:
         return path
     return builtin[str(name_or_path)]
+
+
+class PretrainedGenerator:
+    """A trained generator plus what it was trained on; `TextureGenerator` and `Stylizer` add their job."""
+
+    kind = ""  # "texture" or "style": the model files this class loads
+
+    def __init__(self, net: PyramidGenerator, info: dict | None = None):
+        self.net = net.eval()
+        self.info = info or {}
+        self.bf16_net: PyramidGenerator | None = None  # made on first use
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path, device="cpu"):
+        return cls(*load_generator(name_or_path, cls.kind, device))
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        return save_generator(Path(folder), self.net, self.kind, self.info)
+
+    @property
+    def config(self) -> GeneratorConfig:
+        return self.net.config
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.net.parameters()).device
+
+    def use_bf16(self, bf16: bool | None) -> bool:
+        """`bf16`, or where it is None, whether bfloat16 is the faster choice on this device."""
+        return bf16_is_fast(self.device) if bf16 is None else bf16
+
+    @torch.no_grad()
+    def run(self, noise: list[torch.Tensor], content: torch.Tensor | None = None,
+            bf16: bool | None = None) -> torch.Tensor:
+        """The net's output in float32. In bfloat16 the whole net runs in it (a copy of the
+        weights): faster than autocast, which keeps the normalisations in float32."""
+        if not self.use_bf16(bf16):
+            return self.net(noise, content)
+        if self.bf16_net is None:
+            self.bf16_net = copy.deepcopy(self.net).to(torch.bfloat16)
+        half = [z.to(torch.bfloat16) for z in noise]
+        return self.bf16_net(half, None if content is None else content.to(torch.bfloat16)).float()
 
 
 def save_generator(folder: Path, net: PyramidGenerator, kind: str, info: dict) -> Path:

@@ -9,7 +9,6 @@ Reflection padding keeps the photo's borders free of the dark frame zero padding
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -18,11 +17,11 @@ from PIL import Image
 from .errors import TexnetError
 from .generators import GeneratorConfig, PyramidGenerator
 from .image_io import image_to_tensor, resize_to_fit, tensor_to_image, to_rgb
-from .model_files import load_generator, save_generator
+from .model_files import PretrainedGenerator
 
-# Peak memory added per output pixel (measured: 11.7 GB for a 4000x3000 photo in float32,
-# 8.3 GB in bfloat16; the finest scale's 48-channel maps dominate).
-BYTES_PER_PIXEL = {False: 1000, True: 700}
+# Peak memory added per output pixel (measured: 11.7 GB for a 4000x3000 photo in float32; 2.9 GB
+# for 2000x1500 in float32 and 1.6 GB in bfloat16; the finest scale's 48-channel maps dominate).
+BYTES_PER_PIXEL = {False: 1000, True: 550}
 
 VARIANTS = {
     "improved": GeneratorConfig(noise_channels=0, content_channels=3, norm="instance", padding="reflect"),
@@ -30,44 +29,37 @@ VARIANTS = {
 }
 
 
-class Stylizer:
+class Stylizer(PretrainedGenerator):
     """A trained stylization network plus what it was trained on."""
+
+    kind = "style"
 
     def __init__(self, net: PyramidGenerator, info: dict | None = None):
         if net.config.content_channels != 3:
             raise TexnetError("a stylizer needs a generator with 3 content channels")
-        self.net = net.eval()
-        self.info = info or {}
-
-    @classmethod
-    def from_pretrained(cls, name_or_path: str | Path, device="cpu") -> "Stylizer":
-        return cls(*load_generator(name_or_path, "style", device))
-
-    def save_pretrained(self, folder: str | Path) -> Path:
-        return save_generator(Path(folder), self.net, "style", self.info)
+        super().__init__(net, info)
 
     @torch.no_grad()
-    def stylize_tensor(self, content: torch.Tensor, seed: int = 0, bf16: bool = False) -> torch.Tensor:
+    def stylize_tensor(self, content: torch.Tensor, seed: int = 0, bf16: bool | None = None) -> torch.Tensor:
         """(B, 3, H, W) in [0, 1] -> the stylized batch, exactly (B, 3, H, W).
 
         Any size works: the pyramid rounds odd sizes up at each scale and crops back, and
         photos smaller than the coarsest scale allows are edge-padded, then cropped.
         """
-        device = next(self.net.parameters()).device
+        device = self.device
         height, width = content.shape[-2:]
         short = self.net.config.min_side
         padded = F.pad(content.to(device), (0, max(0, short - width), 0, max(0, short - height)), mode="replicate")
         noise = self.net.make_noise(len(content), *padded.shape[-2:], torch.Generator().manual_seed(seed), device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            images = self.net(noise, padded)
-        return images.float()[..., :height, :width].cpu()
+        return self.run(noise, padded, bf16)[..., :height, :width].cpu()
 
     def stylize(self, image: Image.Image, strength: float = 1.0, preserve_colors: bool = False,
-                max_size: int | None = None, seed: int = 0, bf16: bool = False) -> Image.Image:
+                max_size: int | None = None, seed: int = 0, bf16: bool | None = None) -> Image.Image:
         """The photo in this style, the same size as the photo (after `max_size`, if given).
 
         `strength` in [0, 1] blends the result with the photo (0 gives the photo back);
-        `preserve_colors` keeps the photo's colours and takes only the luminance of the result.
+        `preserve_colors` keeps the photo's colours and takes only the luminance of the result;
+        `bf16` runs the net in bfloat16, by default where that is faster.
         """
         if not 0 <= strength <= 1:
             raise TexnetError(f"strength must be between 0 and 1, not {strength}")
@@ -78,6 +70,7 @@ class Stylizer:
             photo = resize_to_fit(photo, max_size)
         if strength == 0:
             return photo.copy()
+        bf16 = self.use_bf16(bf16)
         fitting = largest_side_in_memory(photo.size, bf16)
         if fitting < max(photo.size):
             raise TexnetError(f"a {photo.width}x{photo.height} photo needs about "
