@@ -19,32 +19,26 @@ from tqdm.auto import tqdm
 
 from .descriptor import CONTENT_LAYER, TEXTURE_LAYERS
 from .errors import TexnetError
-from .generators import GeneratorConfig, PyramidGenerator
+from .generators import GeneratorConfig
 from .image_io import image_files, image_to_tensor, load_image, resize_to_fit
 from .losses import TextureTarget, content_loss
 from .sampling import image_digest
 from .stylizer import VARIANTS, Stylizer
-from .training import Trainer, training_descriptor
+from .training import RunConfig, Trainer, training_descriptor
 
 PREVIEW_PHOTOS = 4  # held out of training, shown before/after in the model folder
 
 
 @dataclass
-class StyleTrainConfig:
-    size: int = 256  # training crops are size x size
+class StyleTrainConfig(RunConfig):
     batch: int = 4
     iters: int = 3000
-    lr: float = 0.1
-    lr_decay: float = 0.8  # multiply the learning rate by this ...
-    decay_start: int = 300  # ... from this iteration on ...
-    decay_every: int = 300  # ... every this many iterations
+    lr_decay: float = 0.8
+    decay_start: int = 300
+    generator: GeneratorConfig = field(default_factory=lambda: copy.copy(VARIANTS["improved"]))
     style_weight: float = 1e-4  # the Gatys baseline uses 1e-3; see the README on why training wants less
     content_weight: float = 1.0
     style_size: int = 256  # the painting is shrunk to this longer side: it sets the brush-stroke scale
-    bf16: bool = False
-    seed: int = 0
-    checkpoint_every: int = 100
-    generator: GeneratorConfig = field(default_factory=lambda: copy.copy(VARIANTS["improved"]))
 
 
 STYLE_PRESETS = {
@@ -106,14 +100,9 @@ def split_photos(folder: str | Path) -> tuple[list[Path], list[Path]]:
 class StyleTrainer(Trainer):
     def __init__(self, style: Image.Image, content_folder: str | Path, output: Path,
                  config: StyleTrainConfig = StyleTrainConfig(), descriptor=None, device="cpu", progress: bool = True):
-        if config.iters < 1 or config.batch < 1:
-            raise TexnetError("--iters and --batch must be at least 1")
-        if config.size < max(config.generator.min_side, 32):
-            raise TexnetError(f"--size must be at least {max(config.generator.min_side, 32)} px")
         if config.generator.content_channels != 3:
             raise TexnetError("a stylization network needs content_channels=3 (see stylizer.VARIANTS)")
-        torch.manual_seed(config.seed)
-        super().__init__(PyramidGenerator(config.generator), output, config, device, progress)
+        super().__init__(config, output, device, progress, min_size=32)
         self.style = resize_to_fit(style, config.style_size)
         train_files, self.preview_files = split_photos(content_folder)
         self.crops = ContentCrops(train_files, config.size)

@@ -29,20 +29,27 @@ CHECKPOINT = "checkpoint"
 
 
 @dataclass
-class TrainConfig:
-    size: int = 256  # training samples are size x size
+class RunConfig:
+    """What every training run has: sizes, the Adam schedule, precision, seed, checkpoints and
+    the generator's shape. Defaults are the texture paper's recipe."""
+
+    size: int = 256  # training samples (or crops) are size x size
     batch: int = 16
     iters: int = 2000
     lr: float = 0.1
     lr_decay: float = 0.7  # multiply the learning rate by this ...
     decay_start: int = 1000  # ... from this iteration on ...
     decay_every: int = 300  # ... every this many iterations
-    example_size: int = 256  # the example is shrunk to this longer side
     bf16: bool = False  # run VGG and the generator in bfloat16 (about 2x faster on AVX-512 BF16 CPUs)
-    diversity: float = 0.0  # Improved Texture Networks' diversity term weight
     seed: int = 0
     checkpoint_every: int = 100
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+
+
+@dataclass
+class TrainConfig(RunConfig):
+    example_size: int = 256  # the example is shrunk to this longer side
+    diversity: float = 0.0  # Improved Texture Networks' diversity term weight
 
 
 PRESETS = {
@@ -73,13 +80,18 @@ class Trainer:
     """The loop every generator is trained with: Adam on a step schedule, a progress bar,
     atomic checkpoints and exact resume. Subclasses say what one step's loss is (`loss`),
     what identifies the training data (`data_digest`), and what a finished model looks like
-    (`model`, `write_previews`). `config` needs the fields of TrainConfig's schedule
-    (iters, lr, lr_decay, decay_start, decay_every, checkpoint_every, seed, bf16).
+    (`model`, `write_previews`).
     """
 
-    def __init__(self, net: PyramidGenerator, output: Path, config, device="cpu", progress: bool = True):
+    def __init__(self, config: RunConfig, output: Path, device="cpu", progress: bool = True, min_size: int = 16):
+        if config.iters < 1 or config.batch < 1:
+            raise TexnetError("--iters and --batch must be at least 1")
+        if config.size < max(config.generator.min_side, min_size):
+            raise TexnetError(f"--size must be at least {max(config.generator.min_side, min_size)} px "
+                              f"for a {config.generator.scales}-scale generator")
         self.config, self.output, self.device, self.progress = config, Path(output), torch.device(device), progress
-        self.net = net.to(self.device)
+        torch.manual_seed(config.seed)  # the generator's initial weights
+        self.net = PyramidGenerator(config.generator).to(self.device)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
         self.rng = torch.Generator().manual_seed(config.seed)  # noise and data draws, saved in checkpoints
         self.iteration, self.history = 0, []
@@ -197,15 +209,9 @@ def training_descriptor(descriptor: VGG19Descriptor | None, layers, bf16: bool, 
 class TextureTrainer(Trainer):
     def __init__(self, example: Image.Image, output: Path, config: TrainConfig, descriptor=None,
                  device="cpu", progress: bool = True):
-        if config.iters < 1 or config.batch < 1:
-            raise TexnetError("--iters and --batch must be at least 1")
-        if config.size < max(config.generator.min_side, 16):
-            raise TexnetError(f"--size must be at least {max(config.generator.min_side, 16)} px "
-                              f"for a {config.generator.scales}-scale generator")
         if config.diversity and config.batch < 2:
             raise TexnetError("--diversity compares samples within a batch: use --batch 2 or more")
-        torch.manual_seed(config.seed)
-        super().__init__(PyramidGenerator(config.generator), output, config, device, progress)
+        super().__init__(config, output, device, progress)
         self.example = resize_to_fit(example, config.example_size)
         self.descriptor = training_descriptor(descriptor, TEXTURE_LAYERS, config.bf16, self.device)
         self.target = TextureTarget.from_image(self.descriptor, image_to_tensor(self.example).to(self.device))
