@@ -48,3 +48,26 @@ def write_report(name: str, text: str) -> None:
     out.mkdir(exist_ok=True)
     (out / name).write_text(text)
     print(text)
+
+
+def save_figure(columns: list[str], rows: list[tuple[str, list]], path: Path, tile: int) -> None:
+    """A grid of (1, 3, H, W) or (3, H, W) images: a title over each column, each row named in its
+    first cell; every image scaled so its longer side is `tile` px."""
+    from PIL import Image, ImageDraw
+
+    from texnet.image_io import tensor_to_image
+
+    gap, label = 6, 18
+    figure = Image.new("RGB", (len(columns) * (tile + gap), label + len(rows) * (tile + gap)), "white")
+    draw = ImageDraw.Draw(figure)
+    for column, title in enumerate(columns):
+        draw.text((column * (tile + gap) + 4, 3), title, fill="black")
+    for row, (name, images) in enumerate(rows):
+        for column, image in enumerate(images):
+            picture = tensor_to_image(image)
+            scale = tile / max(picture.size)
+            picture = picture.resize((round(picture.width * scale), round(picture.height * scale)),
+                                     Image.Resampling.LANCZOS)
+            figure.paste(picture, (column * (tile + gap), label + row * (tile + gap)))
+        draw.text((4, label + row * (tile + gap) + 4), name, fill="white")
+    figure.save(path, quality=88)

@@ -151,26 +151,6 @@ def tool_python() -> Path:
     return python
 
 
-def save_figure(panels: list, path: Path) -> None:
-    from PIL import Image, ImageDraw
-
-    from texnet.image_io import tensor_to_image
-
-    tile, gap, label = 200, 6, 18
-    columns = ["photo", "Gatys (100 it)", "ours (one pass)"]
-    figure = Image.new("RGB", (len(columns) * (tile + gap), label + len(panels) * (tile + gap)), "white")
-    draw = ImageDraw.Draw(figure)
-    for column, title in enumerate(columns):
-        draw.text((column * (tile + gap) + 4, 3), title, fill="black")
-    for row, (name, images) in enumerate(panels):
-        for column, image in enumerate(images):
-            picture = tensor_to_image(image)
-            picture.thumbnail((tile, tile), Image.Resampling.LANCZOS)
-            figure.paste(picture, (column * (tile + gap), label + row * (tile + gap)))
-        draw.text((4, label + row * (tile + gap) + 4), name, fill="white")
-    figure.save(path, quality=88)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--job")
@@ -181,7 +161,7 @@ def main() -> None:
     if args.job:
         print(json.dumps(memory_job(json.loads(args.job))))
         return
-    from measure import machine_description, markdown_table, run_isolated
+    from measure import machine_description, markdown_table, run_isolated, save_figure
     from texnet.descriptor import CONTENT_LAYER, TEXTURE_LAYERS, VGG19Descriptor
     from texnet.image_io import image_files
     from texnet.model_files import builtin_models
@@ -215,7 +195,7 @@ def main() -> None:
               f"Stylization time ({photos[0].stem}, {styles[0]}, best of 5, whole API call from a PIL image "
               f"to a PIL image):\n\n{speed}\n")
     (OUT / "stylization.md").write_text(report)
-    save_figure(panels, OUT / "stylization.jpg")
+    save_figure(["photo", f"Gatys ({args.gatys_iters} it)", "ours (one pass)"], panels, OUT / "stylization.jpg", tile=200)
     print(report)
 
 

@@ -123,26 +123,6 @@ def quality_and_speed(name: str, gatys_iters: int, descriptor) -> tuple[dict, li
     return row, [example, gatys.image, samples[:3]]
 
 
-def save_figure(panels: dict, path: Path) -> None:
-    from PIL import Image, ImageDraw
-
-    from texnet.image_io import tensor_to_image
-
-    tile, gap, label = 160, 6, 18
-    columns = ["example", "Gatys", "sample 1", "sample 2", "sample 3"]
-    figure = Image.new("RGB", (len(columns) * (tile + gap), label + len(panels) * (tile + gap)), "white")
-    draw = ImageDraw.Draw(figure)
-    for column, title in enumerate(columns):
-        draw.text((column * (tile + gap) + 4, 3), title, fill="black")
-    for row, (name, (example, gatys, samples)) in enumerate(panels.items()):
-        images = [example[0], gatys[0], *samples]
-        for column, image in enumerate(images):
-            picture = tensor_to_image(image).resize((tile, tile), Image.Resampling.LANCZOS)
-            figure.paste(picture, (column * (tile + gap), label + row * (tile + gap)))
-        draw.text((4, label + row * (tile + gap) + 4), name, fill="white")
-    figure.save(path, quality=88)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--job")
@@ -155,7 +135,7 @@ def main() -> None:
         return
     import torch
 
-    from measure import machine_description, markdown_table, run_isolated
+    from measure import machine_description, markdown_table, run_isolated, save_figure
     from texnet.descriptor import VGG19Descriptor
     from texnet.generators import bf16_is_fast
     from texnet.model_files import builtin_models
@@ -179,7 +159,8 @@ def main() -> None:
     precision = "bfloat16" if bf16_is_fast(torch.device("cpu")) else "float32"
     (out / "textures.md").write_text(f"Machine: {machine_description()}. Feed-forward sampling in {precision} "
                                      f"(the default on this machine).\n\n{table}\n")
-    save_figure(panels, out / "textures.jpg")
+    figure_rows = [(name, [example, gatys, *samples]) for name, (example, gatys, samples) in panels.items()]
+    save_figure(["example", "Gatys", "sample 1", "sample 2", "sample 3"], figure_rows, out / "textures.jpg", tile=160)
     print(table)
 
 
