@@ -1,10 +1,12 @@
 """Where the saturated ovals in some samples come from, and how often they appear.
 
 For each model given (built-in name or folder), on 8 samples at 256 px (float32):
-- texture loss (real VGG-19) against the model's own example, and the share of pixels in
-  near-black ovals (all channels below 0.06; the pebbles example itself has 0.01%);
-- for each scale k, how much resampling that scale's noise alone changes the pixels inside the
-  ovals and elsewhere: the scale that moves the ovals is the one that makes them.
+- texture loss (real VGG-19) against the model's own example;
+- the share of pixels whose output is saturated so deep that its gradient is dead: every channel's
+  pre-sigmoid value beyond +-10, where the sigmoid's slope is below 5e-5 (an 8-bit black or white
+  pixel of the example needs only +-5.5);
+- for each scale k, how much drawing that scale's noise again changes the pixels inside the
+  saturated regions and elsewhere: the scale that moves them is the one that makes them.
 Writes benchmarks/out/ovals.md.
 
     python benchmarks/ovals.py pebbles runs/pebbles-k4 [--texture pebbles]
@@ -20,16 +22,24 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent.parent / "shared" / "data"
-SIZE, COUNT, DARK = 256, 8, 0.06
+SIZE, COUNT, SATURATED = 256, 8, 10.0
 
 
-def oval_mask(images: torch.Tensor) -> torch.Tensor:
-    return (images < DARK).all(dim=1, keepdim=True).expand_as(images)
+def forward_with_logits(net, noise) -> tuple[torch.Tensor, torch.Tensor]:
+    """The samples and their pre-sigmoid values."""
+    captured = {}
+    hook = net.to_rgb.register_forward_hook(lambda module, inputs, output: captured.update(logits=output))
+    images = net(noise)
+    hook.remove()
+    return images, captured["logits"]
 
 
-def scale_influence(net, noise, base) -> list[str]:
-    """Mean pixel change inside / outside the ovals when one scale's noise is drawn again."""
-    inside = oval_mask(base)
+def saturated_mask(logits: torch.Tensor) -> torch.Tensor:
+    return (logits.abs() > SATURATED).all(dim=1, keepdim=True).expand_as(logits)
+
+
+def scale_influence(net, noise, base, inside) -> list[str]:
+    """Mean pixel change inside / outside the saturated regions when one scale's noise is drawn again."""
     cells = []
     for scale in range(net.config.scales):
         changed = list(noise)
@@ -61,15 +71,17 @@ def main() -> None:
         widest = max(widest, net.config.scales)
         with torch.no_grad():
             noise = net.make_noise(COUNT, SIZE, SIZE, torch.Generator().manual_seed(0))
-            base = net(noise)
+            base, logits = forward_with_logits(net, noise)
+            inside = saturated_mask(logits)
             loss = float(target.loss(descriptor(quantize(base))).mean())
-            share = float(oval_mask(base)[:, 0].float().mean())
-            rows.append([name, str(net.config.scales), f"{loss:.3g}", f"{share:.2%}", *scale_influence(net, noise, base)])
-    rows = [row + [""] * (4 + widest - len(row)) for row in rows]
-    headers = ["model", "scales", "texture loss", "pixels in dark ovals",
-               *(f"resample scale {k} ({SIZE >> k} px): change in ovals / elsewhere" for k in range(widest))]
+            share = float(inside[:, 0].float().mean())
+            rows.append([name, str(net.config.scales), f"{loss:.3g}", f"{share:.2%}",
+                         f"{float(logits.abs().amax()):.0f}", *scale_influence(net, noise, base, inside)])
+    rows = [row + [""] * (5 + widest - len(row)) for row in rows]
+    headers = ["model", "scales", "texture loss", "saturated pixels", "largest pre-sigmoid value",
+               *(f"resample scale {k} ({SIZE >> k} px): change inside / elsewhere" for k in range(widest))]
     report = (f"Machine: {machine_description()}. {COUNT} samples of {SIZE} px, float32, example "
-              f"{args.texture} (dark ovals in the example itself: {float(oval_mask(example)[:, 0].float().mean()):.2%}).\n\n"
+              f"{args.texture}. Saturated: every channel's pre-sigmoid value beyond +-{SATURATED:g}.\n\n"
               f"{markdown_table(headers, rows)}\n")
     write_report("ovals.md", report)
 

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from texnet.errors import TexnetError
-from texnet.generators import GeneratorConfig, PyramidGenerator, bf16_is_fast, parameter_count
+from texnet.generators import (GeneratorConfig, PyramidGenerator, bf16_is_fast, parameter_count,
+                               sigmoid_with_gradient_floor)
 from texnet.sampling import TextureGenerator
 
 
@@ -20,6 +21,15 @@ def test_samples_of_any_size(size):
     images = model.sample_tensor(2, size, seed=1)
     assert images.shape == (2, 3, *size)
     assert 0 <= images.min() and images.max() <= 1
+
+
+def test_saturated_outputs_keep_a_gradient_back_into_range_only():
+    x = torch.tensor([-40.0, -40.0, 0.0, 40.0, 40.0], requires_grad=True)
+    output = sigmoid_with_gradient_floor(x)
+    (output * torch.tensor([-1.0, 1.0, 1.0, 1.0, -1.0])).sum().backward()  # brighter, darker, -, darker, brighter
+    assert torch.equal(output.detach(), torch.sigmoid(x.detach()))  # the values are the plain sigmoid's
+    # Back into range: the floor (torch.sigmoid's own slope is 4e-18 at +-40). Further out: the plain slope.
+    assert x.grad.tolist() == pytest.approx([-0.01, 0.0, 0.25, 0.01, 0.0])
 
 
 def periodic_noise(net, size, repeat):

@@ -104,7 +104,7 @@ class PyramidGenerator(nn.Module):
             join = self.config.scales - 2 - level
             x = torch.cat([self.coarse_norms[join](x), self.fine_norms[join](fine)], dim=1)
             x = self.join_blocks[join](x)
-        return torch.sigmoid(self.to_rgb(x))
+        return sigmoid_with_gradient_floor(self.to_rgb(x))
 
     def scale_inputs(self, noise: list[torch.Tensor], content: torch.Tensor | None) -> list[torch.Tensor]:
         if len(noise) != self.config.scales:
@@ -119,6 +119,35 @@ class PyramidGenerator(nn.Module):
             # only real pixels at odd edges. (Antialiased bilinear has no bfloat16 kernel.)
             pyramid.append(F.avg_pool2d(pyramid[-1], 2, ceil_mode=True))
         return [torch.cat([image, z], dim=1) if z.shape[1] else image for image, z in zip(pyramid, noise)]
+
+
+class SigmoidWithGradientFloor(torch.autograd.Function):
+    """The sigmoid, whose slope in the backward pass never falls below `floor` where the gradient
+    step moves a value back towards the middle. With the plain sigmoid, a region pushed far into
+    saturation (pre-activations of -20 to -75 were measured) gets gradients of 1e-9 and stays
+    black or white for good: the "ovals" of benchmarks/ovals.py. The floor is one-sided because a
+    two-sided one keeps pushing pixels that want to be black further out, without end (measured:
+    pre-activations of 5e4 and a diverged run on autumn-leaves)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, floor: float) -> torch.Tensor:
+        output = torch.sigmoid(x)
+        ctx.save_for_backward(x, output)
+        ctx.floor = floor
+        return output
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor):
+        x, output = ctx.saved_tensors
+        slope = output * (1 - output)
+        inward = grad_output * x > 0  # the descent step, -grad, points from x towards 0
+        slope = torch.where(inward, slope.clamp(min=ctx.floor), slope)
+        return grad_output * slope, None
+
+
+def sigmoid_with_gradient_floor(x: torch.Tensor, floor: float = 0.01) -> torch.Tensor:
+    """The plain sigmoid's values; in training, the gradient floor of SigmoidWithGradientFloor."""
+    return SigmoidWithGradientFloor.apply(x, floor) if x.requires_grad else torch.sigmoid(x)
 
 
 def bf16_is_fast(device: torch.device) -> bool:
