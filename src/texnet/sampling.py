@@ -11,6 +11,7 @@ from .errors import TexnetError
 from .image_io import check_size, tensor_to_image
 from .model_files import PretrainedGenerator
 
+
 def image_digest(image: Image.Image) -> str:
     return hashlib.sha256(image.tobytes()).hexdigest()
 

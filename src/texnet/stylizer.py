@@ -9,7 +9,6 @@ Reflection padding keeps the photo's borders free of the dark frame zero padding
 
 from __future__ import annotations
 
-
 import torch
 import torch.nn.functional as F
 from PIL import Image
