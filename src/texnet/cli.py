@@ -1,20 +1,25 @@
 """The `texnet` command: a thin layer over the Python API.
 
-Every user-facing failure is a TexnetError, printed as one line on stderr with exit status 1.
+Every user-facing failure is one line on stderr and a non-zero exit status: TexnetError for bad
+input (exit 1), usage mistakes (exit 2), Ctrl-C (exit 130). Modules are imported inside each
+command, so `texnet --help` and `texnet sample` with onnxruntime never import PyTorch.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
+import warnings
 from pathlib import Path
-
-import torch
 
 from .errors import TexnetError
 
 MIN_EXAMPLE_SIDE = 32  # smaller examples leave relu5_1 with a 2x2 map or less
+MAX_SEED = 2 ** 63 - 1
+GATYS_BYTES_PER_PIXEL = 6000  # VGG-19 forward + backward and L-BFGS history (measured: 403 MB at 256 px)
+TRAINING_BYTES_PER_PIXEL = 12000  # the same for a generator and its VGG loss (about 1 GB at 256 px)
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -30,23 +35,83 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
-    try:
-        args.run(args)
-    except TexnetError as error:
-        print(f"texnet: error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt as interruption:
-        detail = f"; {interruption}" if str(interruption) else ""
-        print(f"texnet: interrupted{detail}", file=sys.stderr)
-        return 130
-    except MemoryError:
-        print("texnet: error: out of memory; try a smaller --size", file=sys.stderr)
-        return 1
+    debug = bool(os.environ.get("TEXNET_DEBUG"))
+    with warnings.catch_warnings():
+        if not debug:  # library warnings (PyTorch's, Pillow's) would break the one-line promise
+            warnings.simplefilter("ignore")
+        try:
+            args.run(args)
+        except TexnetError as error:
+            return fail(f"error: {error}")
+        except KeyboardInterrupt as interruption:
+            return fail(f"interrupted{'; ' + str(interruption) if str(interruption) else ''}", 130)
+        except MemoryError:
+            return fail("error: out of memory; try a smaller --size or --memory-limit")
+        except OSError as error:  # a disk that filled up or went away while writing
+            where = f"{error.filename}: " if error.filename else ""
+            return fail(f"error: {where}{error.strerror or error}")
+        except Exception as error:
+            if debug:
+                raise
+            if "can't allocate memory" in str(error) or "out of memory" in str(error).lower():
+                return fail("error: out of memory; try a smaller --size or --memory-limit")
+            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            return fail(f"internal error (a bug in texnet, please report it): {type(error).__name__}: {first}; "
+                        "run with TEXNET_DEBUG=1 to see where", 70)
     return 0
 
 
+def fail(message: str, status: int = 1) -> int:
+    print(f"texnet: {message}", file=sys.stderr)
+    return status
+
+
+# -- option types: each refuses nonsense at parse time, in one line -------------------------------
+def whole_number(low: int, high: int | None = None):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            bound = f"from {low} to {high}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"{value} is out of range: expected {bound}")
+        return value
+    return parse
+
+
+def number(low: float, high: float | None = None, low_inclusive: bool = True):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+        if not math.isfinite(value) or value < low or (value == low and not low_inclusive) or \
+                (high is not None and value > high):
+            bound = f"between {low:g} and {high:g}" if high is not None else \
+                f"{'at least' if low_inclusive else 'more than'} {low:g}"
+            raise argparse.ArgumentTypeError(f"{text} is out of range: expected a number {bound}")
+        return value
+    return parse
+
+
+def device_name(text: str) -> str:
+    if text == "cpu" or text == "cuda" or (text.startswith("cuda:") and text[5:].isdigit()):
+        return text
+    raise argparse.ArgumentTypeError(f"'{text}' is not a device texnet runs on: expected cpu, cuda or cuda:N")
+
+
+positive = whole_number(1)
+seed_number = whole_number(0, MAX_SEED)
+positive_float = number(0, low_inclusive=False)
+fraction = number(0, 1)
+
+
 def build_parser() -> ArgumentParser:
+    from . import __version__
+
     parser = ArgumentParser(prog="texnet", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"texnet {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     weights = commands.add_parser("weights", help="print where the VGG-19 weights are (fetching them if needed)")
@@ -55,9 +120,9 @@ def build_parser() -> ArgumentParser:
 
     synth = commands.add_parser("synthesize", help="texture synthesis by optimisation (Gatys et al., slow)")
     synth.add_argument("example", help="example texture image")
-    synth.add_argument("-o", "--output", required=True, help="output image (format from the extension)")
+    add_output_option(synth, "output image (format from the extension)")
     synth.add_argument("--size", default="256", help="output size, N or WxH (default 256)")
-    synth.add_argument("--example-size", type=int, default=256,
+    synth.add_argument("--example-size", type=whole_number(MIN_EXAMPLE_SIDE), default=256,
                        help="shrink the example so its longer side is at most this (default 256)")
     add_optimisation_options(synth, iters=300)
     synth.set_defaults(run=run_synthesize)
@@ -65,15 +130,15 @@ def build_parser() -> ArgumentParser:
     transfer = commands.add_parser("transfer", help="style transfer by optimisation (Gatys et al., slow)")
     transfer.add_argument("content", help="content photo")
     transfer.add_argument("style", help="style image (a painting)")
-    transfer.add_argument("-o", "--output", required=True, help="output image (format from the extension)")
+    add_output_option(transfer, "output image (format from the extension)")
     transfer.add_argument("--size", default="384",
                           help="N: longer side of the output, keeping the photo's aspect; WxH: exact (default 384)")
-    transfer.add_argument("--style-size", type=int, default=None,
+    transfer.add_argument("--style-size", type=whole_number(MIN_EXAMPLE_SIDE), default=None,
                           help="longer side of the style image (default: the output's longer side)")
-    transfer.add_argument("--style-weight", type=float, default=1e-3,
+    transfer.add_argument("--style-weight", type=positive_float, default=1e-3,
                           help="weight of the Gram loss (default 1e-3; raise for more style)")
-    transfer.add_argument("--content-weight", type=float, default=1.0)
-    transfer.add_argument("--tv-weight", type=float, default=0.0, help="total-variation smoothing weight")
+    transfer.add_argument("--content-weight", type=number(0), default=1.0)
+    transfer.add_argument("--tv-weight", type=number(0), default=0.0, help="total-variation smoothing weight")
     transfer.add_argument("--init", choices=("content", "noise"), default="content")
     add_optimisation_options(transfer, iters=200)
     transfer.set_defaults(run=run_transfer)
@@ -85,8 +150,8 @@ def build_parser() -> ArgumentParser:
                        help="paper: the paper's recipe (slow on a CPU); cpu: about 9 minutes on 2 cores")
     train.add_argument("--norm", choices=("batch", "instance"), help="generator normalisation")
     train.add_argument("--padding", choices=("circular", "zeros"), help="circular (default) makes samples tile")
-    train.add_argument("--scales", type=int, help="number of noise scales K (default 6)")
-    train.add_argument("--diversity", type=float, help="weight of the diversity term (default 0)")
+    train.add_argument("--scales", type=whole_number(1, 10), help="number of noise scales K (default 6)")
+    train.add_argument("--diversity", type=number(0), help="weight of the diversity term (default 0)")
     add_run_options(train, unit="sample")
     train.set_defaults(run=run_train)
 
@@ -94,12 +159,11 @@ def build_parser() -> ArgumentParser:
     sample.add_argument("model", help="model folder, or a built-in model name (see `texnet models`)")
     sample.add_argument("-o", "--output", required=True,
                         help="output image; with --count N > 1, files are numbered (out-0.png, out-1.png, ...)")
-    sample.add_argument("--size", default="256", help="N or WxH, any size (default 256)")
-    sample.add_argument("--count", type=int, default=1, help="number of different samples (default 1)")
+    sample.add_argument("--size", default="256", help="N or WxH, any size up to 16384 (default 256)")
+    sample.add_argument("--count", type=whole_number(1, 10000), default=1, help="number of different samples (default 1)")
     sample.add_argument("--tile-preview", action="store_true",
                         help="also write OUTPUT-tiled.EXT, the sample repeated 2x2, to check the seams")
-    add_bf16_option(sample)
-    add_device_options(sample)
+    add_inference_options(sample)
     sample.set_defaults(run=run_sample)
 
     style = commands.add_parser("train-style", help="train a stylization network for one painting (minutes on a CPU)")
@@ -111,9 +175,10 @@ def build_parser() -> ArgumentParser:
                        help="paper: the paper's recipe (slow on a CPU); cpu: about 13 minutes on 2 cores")
     style.add_argument("--variant", choices=("improved", "paper"),
                        help="improved (default): instance norm, no noise; paper: batch norm plus noise")
-    style.add_argument("--style-weight", type=float, help="weight of the Gram (style) loss (default 1e-4)")
-    style.add_argument("--content-weight", type=float, help="weight of the relu4_2 (content) loss (default 1)")
-    style.add_argument("--style-size", type=int, help="longer side of the painting in px: sets the stroke scale")
+    style.add_argument("--style-weight", type=positive_float, help="weight of the Gram (style) loss (default 1e-4)")
+    style.add_argument("--content-weight", type=number(0), help="weight of the relu4_2 (content) loss (default 1)")
+    style.add_argument("--style-size", type=whole_number(MIN_EXAMPLE_SIDE),
+                       help="longer side of the painting in px: sets the stroke scale")
     add_run_options(style, unit="crop")
     style.set_defaults(run=run_train_style)
 
@@ -121,16 +186,23 @@ def build_parser() -> ArgumentParser:
     stylize.add_argument("model", help="style model folder, or a built-in style name (see `texnet models`)")
     stylize.add_argument("inputs", nargs="+", metavar="INPUT", help="photos and/or folders of photos")
     stylize.add_argument("-o", "--output", required=True,
-                         help="output image for a single photo, otherwise a folder (created if needed)")
-    stylize.add_argument("--max-size", type=int,
-                         help="shrink photos so the longer side is at most this (default: only photos too large "
-                              "for the free memory are shrunk, with a note)")
+                         help="output image for a single photo (its extension sets the format), otherwise a folder "
+                              "(created if needed)")
+    stylize.add_argument("--max-size", type=positive,
+                         help="shrink photos so the longer side is at most this (default: full size; photos too "
+                              "large for one pass in memory are stylized in strips)")
     stylize.add_argument("--preserve-colors", action="store_true", help="keep the photo's colours (style the luminance)")
-    stylize.add_argument("--strength", type=float, default=1.0,
+    stylize.add_argument("--strength", type=fraction, default=1.0,
                          help="0..1: blend of the result with the photo (default 1, full style)")
-    add_bf16_option(stylize)
-    add_device_options(stylize)
+    stylize.add_argument("--overwrite", action="store_true", help="allow results to replace input photos")
+    add_inference_options(stylize, seed_default=None,
+                          seed_help="noise seed, for style models with noise (the paper variant)")
     stylize.set_defaults(run=run_stylize)
+
+    export = commands.add_parser("export", help="export a texture or style model to ONNX, for onnxruntime anywhere")
+    export.add_argument("model", help="model folder, or a built-in model name")
+    add_output_option(export, "the .onnx file to write (self-contained: graph and weights)")
+    export.set_defaults(run=run_export)
 
     models = commands.add_parser("models", help="list the built-in models")
     models.set_defaults(run=run_models)
@@ -140,83 +212,82 @@ def build_parser() -> ArgumentParser:
 PRESET_NAMES = ("paper", "cpu")
 
 
+def add_output_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("-o", "--output", required=True, help=help_text)
+    parser.add_argument("--overwrite", action="store_true", help="allow the output to replace one of the inputs")
+
+
 def add_vgg_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vgg-weights", metavar="PATH", default=None,
-                        help="VGG-19 weights (.h5 from Keras or texnet's .safetensors); default: $TEXNET_VGG19, then the cache, then download")
+                        help="VGG-19 weights (.h5 from Keras or texnet's .safetensors); default: $TEXNET_VGG19, "
+                             "then the cache, then download")
 
 
 def add_run_options(parser: argparse.ArgumentParser, unit: str) -> None:
     """What both trainers share: the schedule's size, batch, iterations and learning rate (of
     training `unit`s), bf16, checkpoints and resume, device and seed, VGG weights."""
-    parser.add_argument("--size", type=int, help=f"training {unit} size in px")
-    parser.add_argument("--batch", type=int, help=f"{unit}s per iteration")
-    parser.add_argument("--iters", type=int, help="iterations")
-    parser.add_argument("--lr", type=float, help="Adam learning rate")
+    parser.add_argument("--size", type=whole_number(16, 4096), help=f"training {unit} size in px")
+    parser.add_argument("--batch", type=whole_number(1, 256), help=f"{unit}s per iteration")
+    parser.add_argument("--iters", type=whole_number(1, 10_000_000), help="iterations")
+    parser.add_argument("--lr", type=positive_float, help="Adam learning rate")
     parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
-                        help="run VGG and the generator in bfloat16 (default: on in the cpu preset)")
-    parser.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints (default 100)")
+                        help="run VGG and the generator in bfloat16 (default: where the CPU computes it natively)")
+    parser.add_argument("--checkpoint-every", type=positive, help="iterations between checkpoints (default 100)")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in the output folder")
     add_device_options(parser)
     add_vgg_option(parser)
 
 
-def add_bf16_option(parser: argparse.ArgumentParser) -> None:
+def add_inference_options(parser: argparse.ArgumentParser, seed_default: int | None = 0,
+                          seed_help: str = "random seed (default 0)") -> None:
+    parser.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto",
+                        help="auto (default): onnxruntime where the model has an ONNX graph and the output fits in "
+                             "memory, else PyTorch")
     parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
-                        help="run the network in bfloat16 (default: on where it is faster, e.g. CPUs with "
-                             "AVX-512 BF16; pixels differ from float32 by about 0.002 on average)")
+                        help="with PyTorch, run the network in bfloat16 (default: where the CPU computes it "
+                             "natively; pixels differ from float32 by about 0.002 on average)")
+    parser.add_argument("--memory-limit", type=number(16), metavar="MB",
+                        help="memory one pass may use; larger outputs are made in exact strips "
+                             "(default: 80%% of the free memory, at most 4000)")
+    add_device_options(parser, seed_default, seed_help)
 
 
-def add_device_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+def add_device_options(parser: argparse.ArgumentParser, seed_default: int | None = 0,
+                       seed_help: str = "random seed (default 0)") -> None:
+    parser.add_argument("--device", type=device_name, default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    parser.add_argument("--seed", type=seed_number, default=seed_default, help=seed_help)
 
 
 def add_optimisation_options(parser: argparse.ArgumentParser, iters: int) -> None:
-    parser.add_argument("--iters", type=int, default=iters, help=f"optimisation steps (default {iters})")
+    parser.add_argument("--iters", type=whole_number(1, 1_000_000), default=iters,
+                        help=f"optimisation steps (default {iters})")
     parser.add_argument("--optimizer", choices=("lbfgs", "adam"), default="lbfgs")
-    parser.add_argument("--lr", type=float, default=None, help="step size (default 1 for L-BFGS, 0.02 for Adam)")
+    parser.add_argument("--lr", type=positive_float, default=None, help="step size (default 1 for L-BFGS, 0.02 for Adam)")
     parser.add_argument("--pooling", choices=("avg", "max"), default="avg", help="VGG pooling (default avg)")
     add_device_options(parser)
     add_vgg_option(parser)
 
 
-def pick_device(name: str) -> torch.device:
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise TexnetError("--device cuda: no CUDA GPU is available to PyTorch here; use --device cpu")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise TexnetError(f"--device '{name}': expected cpu or cuda") from None
+def pick_device(name: str):
+    import torch
+
+    from .model_files import check_device
+
+    return torch.device(check_device(name))
 
 
-def check_writable_output(path: str) -> Path:
-    """Fail before hours of work, not after, when the output cannot be written."""
-    from .image_io import output_format
-
-    output = Path(path)
-    output_format(output)
-    if not output.parent.is_dir():
-        raise TexnetError(f"{output.parent}: output folder does not exist")
-    if not os.access(output.parent, os.W_OK):
-        raise TexnetError(f"{output.parent}: output folder is not writable")
-    return output
-
-
-def load_checked_image(path: str, max_side: int = 1 << 30):
-    """The image at `path`, shrunk to max_side, refused if too small for the descriptor."""
+def load_checked_image(path: str, max_side: int | None = None, what: str = "image"):
+    """The image at `path`, shrunk to `max_side`, refused if too small for the descriptor (naming
+    the size it was shrunk to, so a thin strip of an example is not a mystery)."""
     from .image_io import load_image, resize_to_fit
 
-    image = resize_to_fit(load_image(path), max_side)
+    original = load_image(path)
+    image = resize_to_fit(original, max_side) if max_side else original
     if min(image.size) < MIN_EXAMPLE_SIDE:
-        raise TexnetError(f"{path}: {image.width}x{image.height} is too small; "
-                          f"the descriptor needs at least {MIN_EXAMPLE_SIDE} px on each side")
+        shrunk = f" (shrunk to {image.width}x{image.height} to fit {max_side} px)" if image.size != original.size else ""
+        raise TexnetError(f"{path}: the {what} is {original.width}x{original.height}{shrunk}, too small; the "
+                          f"descriptor needs at least {MIN_EXAMPLE_SIDE} px on each side")
     return image
-
-
-def load_example(path: str, max_side: int, device: torch.device) -> torch.Tensor:
-    from .image_io import image_to_tensor
-
-    return image_to_tensor(load_checked_image(path, max_side)).to(device)
 
 
 def run_weights(args) -> None:
@@ -225,12 +296,15 @@ def run_weights(args) -> None:
     print(resolve_vgg_weights(args.vgg_weights))
 
 
-def optimisation_setup(args, layers):
+def optimisation_setup(args, inputs: list[str], layers, pixels: int):
     from .descriptor import VGG19Descriptor
     from .optimize import OptimizeConfig
+    from .outputs import check_image_output
+    from .runtime import check_memory
 
+    output = check_image_output(args.output, inputs, args.overwrite)
+    check_memory(pixels * GATYS_BYTES_PER_PIXEL, "optimising an image of this size", "use a smaller --size")
     device = pick_device(args.device)
-    output = check_writable_output(args.output)
     config = OptimizeConfig(iters=args.iters, optimizer=args.optimizer, lr=args.lr, seed=args.seed)
     return device, output, config, VGG19Descriptor.pretrained(
         layers=layers, pooling=args.pooling, weights_path=args.vgg_weights).to(device)
@@ -238,34 +312,58 @@ def optimisation_setup(args, layers):
 
 def run_synthesize(args) -> None:
     from .descriptor import TEXTURE_LAYERS
-    from .image_io import check_size, parse_size, save_image, tensor_to_image
+    from .image_io import check_size, image_to_tensor, parse_size, save_image, tensor_to_image
     from .optimize import synthesize
 
     size = parse_size(args.size)
     check_size(*size, minimum=MIN_EXAMPLE_SIDE)
-    device, output, config, descriptor = optimisation_setup(args, TEXTURE_LAYERS)
-    example = load_example(args.example, args.example_size, device)
-    result = synthesize(descriptor, example, size, config)
+    example = load_checked_image(args.example, args.example_size, "example")
+    device, output, config, descriptor = optimisation_setup(args, [args.example], TEXTURE_LAYERS, size[0] * size[1])
+    result = synthesize(descriptor, image_to_tensor(example).to(device), size, config)
     save_image(tensor_to_image(result.image), output)
     print(f"{output}: texture loss {result.loss:.4g} after {args.iters} iterations")
 
 
 def run_transfer(args) -> None:
+    import torch
+
     from .descriptor import CONTENT_LAYER, TEXTURE_LAYERS
-    from .image_io import check_size, save_image, tensor_to_image
+    from .image_io import check_size, image_to_tensor, save_image, tensor_to_image
     from .optimize import TransferWeights, transfer
 
-    device, output, config, descriptor = optimisation_setup(args, (*TEXTURE_LAYERS, CONTENT_LAYER))
-    content = load_example(args.content, 1 << 30, device)  # resized below to --size
-    height, width = content_size(args.size, *content.shape[-2:])
+    photo = load_checked_image(args.content, what="photo")
+    height, width = content_size(args.size, photo.height, photo.width)
     check_size(height, width, minimum=MIN_EXAMPLE_SIDE)
-    content = torch.nn.functional.interpolate(content, size=(height, width), mode="bilinear",
-                                              antialias=True, align_corners=False).clamp(0, 1)
-    style = load_example(args.style, args.style_size or max(height, width), device)
+    style = load_checked_image(args.style, args.style_size or max(height, width), "style image")
+    device, output, config, descriptor = optimisation_setup(
+        args, [args.content, args.style], (*TEXTURE_LAYERS, CONTENT_LAYER), height * width)
+    content = torch.nn.functional.interpolate(image_to_tensor(photo).to(device), size=(height, width),
+                                              mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
     weights = TransferWeights(style=args.style_weight, content=args.content_weight, tv=args.tv_weight)
-    result = transfer(descriptor, content, style, weights, args.init, config)
+    result = transfer(descriptor, content, image_to_tensor(style).to(device), weights, args.init, config)
     save_image(tensor_to_image(result.image), output)
     print(f"{output}: total loss {result.loss:.4g} after {args.iters} iterations")
+
+
+def run_overrides(args, names: tuple[str, ...]) -> dict:
+    return {key: getattr(args, key) for key in names if getattr(args, key) is not None}
+
+
+def prepare_training(args, pixels_per_step: int):
+    """What both trainers do before loading anything heavy: the output folder (created, or a
+    checkpoint to resume), the memory a step needs, the device."""
+    from .outputs import check_model_output
+    from .runtime import check_memory
+
+    output = check_model_output(args.output, args.resume)
+    check_memory(pixels_per_step * TRAINING_BYTES_PER_PIXEL, "a training step of this --size and --batch",
+                 "use a smaller --size or --batch")
+    return output, pick_device(args.device)
+
+
+def interrupted_training(output: Path) -> KeyboardInterrupt:
+    return KeyboardInterrupt(f"the last checkpoint is in {output / 'checkpoint'}; "
+                             "run the same command with --resume to continue")
 
 
 def run_train(args) -> None:
@@ -274,22 +372,17 @@ def run_train(args) -> None:
     from .descriptor import TEXTURE_LAYERS, VGG19Descriptor
     from .training import PRESETS, train_texture
 
-    device = pick_device(args.device)
     config = PRESETS[args.preset]
-    overrides = {key: getattr(args, key) for key in ("size", "batch", "iters", "lr", "diversity", "bf16",
-                                                     "checkpoint_every") if getattr(args, key) is not None}
-    generator = {key: getattr(args, key) for key in ("norm", "padding", "scales") if getattr(args, key) is not None}
+    overrides = run_overrides(args, ("size", "batch", "iters", "lr", "diversity", "bf16", "checkpoint_every"))
+    generator = run_overrides(args, ("norm", "padding", "scales"))
     config = replace(config, seed=args.seed, **overrides, generator=replace(config.generator, **generator))
-    example = load_checked_image(args.example)
-    output = Path(args.output)
-    if output.exists() and not output.is_dir():
-        raise TexnetError(f"{output}: exists and is not a folder")
+    example = load_checked_image(args.example, config.example_size, "example")
+    output, device = prepare_training(args, config.size ** 2 * config.batch)
     descriptor = VGG19Descriptor.pretrained(TEXTURE_LAYERS, weights_path=args.vgg_weights)
     try:
         train_texture(example, output, config, resume=args.resume, device=device, descriptor=descriptor)
     except KeyboardInterrupt:
-        raise KeyboardInterrupt(f"the last checkpoint is in {output / 'checkpoint'}; "
-                                "run the same command with --resume to continue") from None
+        raise interrupted_training(output) from None
     print(f"{output}: model saved; samples in {output / 'samples.png'}, loss curve in {output / 'loss.png'}")
 
 
@@ -300,23 +393,22 @@ def run_train_style(args) -> None:
     from .style_training import STYLE_PRESETS, train_style
     from .stylizer import VARIANTS
 
-    device = pick_device(args.device)
-    overrides = {key: getattr(args, key) for key in ("size", "batch", "iters", "lr", "style_weight", "content_weight",
-                                                     "style_size", "bf16", "checkpoint_every")
-                 if getattr(args, key) is not None}
+    overrides = run_overrides(args, ("size", "batch", "iters", "lr", "style_weight", "content_weight", "style_size",
+                                     "bf16", "checkpoint_every"))
     if args.variant:
         overrides["generator"] = VARIANTS[args.variant]
     config = replace(STYLE_PRESETS[args.preset], seed=args.seed, **overrides)
-    style = load_checked_image(args.style)
-    output = Path(args.output)
-    if output.exists() and not output.is_dir():
-        raise TexnetError(f"{output}: exists and is not a folder")
+    style = load_checked_image(args.style, config.style_size, "painting")
+    content = Path(args.content)
+    if not content.is_dir():
+        raise TexnetError(f"{content}: --content takes a folder of photos, and this is "
+                          f"{'a file' if content.exists() else 'not there'}")
+    output, device = prepare_training(args, config.size ** 2 * config.batch)
     descriptor = VGG19Descriptor.pretrained((*TEXTURE_LAYERS, CONTENT_LAYER), weights_path=args.vgg_weights)
     try:
-        train_style(style, args.content, output, config, resume=args.resume, device=device, descriptor=descriptor)
+        train_style(style, content, output, config, resume=args.resume, device=device, descriptor=descriptor)
     except KeyboardInterrupt:
-        raise KeyboardInterrupt(f"the last checkpoint is in {output / 'checkpoint'}; "
-                                "run the same command with --resume to continue") from None
+        raise interrupted_training(output) from None
     print(f"{output}: model saved; previews in {output / 'before-after.png'}, loss curve in {output / 'loss.png'}")
 
 
@@ -326,17 +418,15 @@ def run_stylize(args) -> None:
     from .image_io import load_image, save_image
     from .stylizer import Stylizer
 
-    if not 0 <= args.strength <= 1:
-        raise TexnetError(f"--strength must be between 0 and 1, not {args.strength}")
-    jobs = stylize_jobs(args.inputs, args.output)
-    model = Stylizer.from_pretrained(args.model, device=pick_device(args.device))
-    bf16 = model.use_bf16(args.bf16)
+    jobs = stylize_jobs(args.inputs, args.output, args.overwrite)
+    model = Stylizer.from_pretrained(args.model, device=args.device)
+    model.seed_for(args.seed)  # refuses a seed the model cannot use, before any photo is read
     failures = []
-    for source, target in tqdm(jobs, unit="image", disable=len(jobs) == 1, dynamic_ncols=True):
+    for source, target in tqdm(jobs, unit="image", disable=True if len(jobs) == 1 else None, dynamic_ncols=True):
         try:
-            photo = load_image(source)
-            max_size = args.max_size or fit_in_memory(photo, source, bf16)
-            result = model.stylize(photo, args.strength, args.preserve_colors, max_size, seed=args.seed, bf16=bf16)
+            result = model.stylize(load_image(source), args.strength, args.preserve_colors, args.max_size,
+                                   seed=args.seed, bf16=args.bf16, backend=args.backend,
+                                   memory_limit_mb=args.memory_limit)
             save_image(result, target)
         except TexnetError as error:
             if len(jobs) == 1:
@@ -346,29 +436,14 @@ def run_stylize(args) -> None:
     if failures:
         raise TexnetError(f"{len(failures)} of {len(jobs)} images failed (the others were stylized): "
                           + "; ".join(failures))
-    if len(jobs) == 1:
-        print(jobs[0][1])
-    else:
-        print(f"{len(jobs)} images stylized into {Path(args.output)}")
+    print(jobs[0][1] if len(jobs) == 1 else f"{len(jobs)} images stylized into {Path(args.output)}")
 
 
-def fit_in_memory(photo, source: Path, bf16: bool) -> int:
-    """The longer side to stylize `photo` at: its own, unless that would not fit in free memory."""
-    from tqdm.auto import tqdm
-
-    from .stylizer import largest_side_in_memory
-
-    fitting = largest_side_in_memory(photo.size, bf16)
-    if fitting < max(photo.size):
-        tqdm.write(f"texnet: note: {source} is {photo.width}x{photo.height}, too large for the free memory; "
-                   f"stylizing it at a longer side of {fitting} px", file=sys.stderr)
-    return min(fitting, max(photo.size))
-
-
-def stylize_jobs(inputs: list[str], output: str) -> list[tuple[Path, Path]]:
+def stylize_jobs(inputs: list[str], output: str, overwrite: bool) -> list[tuple[Path, Path]]:
     """(photo, result path) pairs: one photo to a file, or many photos (folders expanded) into
-    a folder, each result named after its photo."""
-    from .image_io import IMAGE_SUFFIXES, image_files
+    a folder, each result named after its photo. Checked and the folder created before any work."""
+    from .image_io import image_files
+    from .outputs import check_image_output, check_writable_folder, plan_folder_outputs
 
     photos = []
     for name in inputs:
@@ -382,38 +457,66 @@ def stylize_jobs(inputs: list[str], output: str) -> list[tuple[Path, Path]]:
     if not photos:
         raise TexnetError(f"no images found in {', '.join(inputs)}")
     target = Path(output)
-    if len(photos) == 1 and not target.is_dir() and target.suffix.lower() in IMAGE_SUFFIXES:
-        return [(photos[0], check_writable_output(output))]
-    if target.exists() and not target.is_dir():
-        raise TexnetError(f"{target}: several photos need an output folder, and this is a file")
-    target.mkdir(parents=True, exist_ok=True)
-    check_writable_output(str(target / "probe.png"))
-    names = [photo.name for photo in photos]
-    if len(set(names)) < len(names):
-        raise TexnetError("two photos share a file name, so their results would overwrite each other")
-    return [(photo, target / photo.name) for photo in photos]
+    to_folder = len(photos) > 1 or target.is_dir() or output.endswith(("/", os.sep))
+    if not to_folder:
+        return [(photos[0], check_image_output(target, photos, overwrite))]
+    results = plan_folder_outputs(photos, target, overwrite)
+    if not target.exists():
+        if not target.parent.is_dir():
+            raise TexnetError(f"{target.parent}: output folder does not exist")
+        target.mkdir()
+    check_writable_folder(target)
+    return list(zip(photos, results))
 
 
 def run_sample(args) -> None:
     from .image_io import parse_size, save_image
+    from .outputs import check_image_output
     from .sampling import TextureGenerator, tile_preview
 
-    output = check_writable_output(args.output)
+    model = TextureGenerator.from_pretrained(args.model, device=args.device)
     height, width = parse_size(args.size)
-    model = TextureGenerator.from_pretrained(args.model, device=pick_device(args.device))
-    images = model.sample(args.count, (height, width), seed=args.seed, bf16=args.bf16)
-    for index, image in enumerate(images):
-        path = output if args.count == 1 else output.with_name(f"{output.stem}-{index}{output.suffix}")
-        save_image(image, path)
-        print(path)
+    model_files = list(model.folder.iterdir()) if model.folder else []
+    output = check_image_output(args.output, model_files)
+    paths = [output] if args.count == 1 else \
+        [output.with_name(f"{output.stem}-{index}{output.suffix}") for index in range(args.count)]
+    for path in paths:
+        check_image_output(path, model_files)
+    images = model.sample(args.count, (height, width), seed=args.seed, bf16=args.bf16, backend=args.backend,
+                          memory_limit_mb=args.memory_limit)
+    for path, image in zip(paths, images):
+        print(save_image(image, path))
         if args.tile_preview:
             print(save_image(tile_preview(image), path.with_name(f"{path.stem}-tiled{path.suffix}")))
+
+
+def run_export(args) -> None:
+    from .model_files import model_folder, read_config
+    from .outputs import check_writable_folder, check_not_an_input
+
+    output = Path(args.output)
+    if output.suffix.lower() != ".onnx":
+        raise TexnetError(f"{output}: an ONNX export is written to a .onnx file")
+    folder = model_folder(args.model)
+    if not folder.is_dir():
+        raise TexnetError(f"{folder}: no such model")
+    kind = read_config(folder)["kind"]
+    check_writable_folder(output.parent)
+    check_not_an_input(output, list(folder.iterdir()), args.overwrite)
+    from .onnx_export import export_onnx
+    from .sampling import TextureGenerator
+    from .stylizer import Stylizer
+
+    model = (TextureGenerator if kind == "texture" else Stylizer).from_pretrained(folder)
+    export_onnx(model.net, output, kind=kind)
+    print(f"{output}: {kind} model, inputs {', '.join(model.config.input_names())}; output image")
 
 
 def run_models(args) -> None:
     from .model_files import builtin_models
 
-    for kind, command in (("texture", "texnet sample NAME -o out.png"), ("style", "texnet stylize NAME photo.jpg -o out.jpg")):
+    for kind, command in (("texture", "texnet sample NAME -o out.png"),
+                          ("style", "texnet stylize NAME photo.jpg -o out.jpg")):
         print(f"{kind} models ({command}):")
         for name, folder in builtin_models(kind).items():
             print(f"  {name:16s} {folder}")

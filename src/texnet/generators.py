@@ -9,45 +9,12 @@ the (downsampled) content image to every scale's input.
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
-
 import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .errors import TexnetError
-
-
-@dataclass
-class GeneratorConfig:
-    scales: int = 6
-    channels: int = 8  # per scale; the finest join is scales * channels wide
-    noise_channels: int = 3
-    content_channels: int = 0  # 3 for a stylization generator, which also sees the photo
-    padding: str = "circular"  # "circular" makes samples tile seamlessly; "reflect" suits photos; or "zeros"
-    norm: str = "batch"  # "batch" (paper) or "instance" (Improved Texture Networks)
-
-    def validate(self) -> "GeneratorConfig":
-        if self.padding not in ("circular", "reflect", "zeros"):
-            raise TexnetError(f"padding must be 'circular', 'reflect' or 'zeros', not '{self.padding}'")
-        if self.norm not in ("batch", "instance"):
-            raise TexnetError(f"norm must be 'batch' or 'instance', not '{self.norm}'")
-        if not 1 <= self.scales <= 10 or self.channels < 1 or self.noise_channels < 0:
-            raise TexnetError(f"impossible generator shape: {asdict(self)}")
-        if self.noise_channels + self.content_channels < 1:
-            raise TexnetError("a generator needs noise or content input")
-        return self
-
-    @property
-    def tile_multiple(self) -> int:
-        """Sizes divisible by this keep every scale whole, so circular samples tile exactly."""
-        return 2 ** (self.scales - 1)
-
-    @property
-    def min_side(self) -> int:
-        """Smallest side the net runs at: the coarsest scale needs 2 px for its normalisation."""
-        return 2 ** (self.scales - 1) + 1
+from .generator_config import GeneratorConfig
+from .runtime import native_bf16_cpu
 
 
 def norm_layer(kind: str, channels: int) -> nn.Module:
@@ -82,20 +49,16 @@ class PyramidGenerator(nn.Module):
             self.join_blocks.append(conv_block(width * joined, width * joined, config))
         self.to_rgb = nn.Conv2d(width * config.scales, 3, 1)
 
-    def scale_sizes(self, height: int, width: int) -> list[tuple[int, int]]:
-        """(H, W) of each scale, finest first; odd sizes round up and are cropped after upsampling."""
-        sizes = [(height, width)]
-        for _ in range(self.config.scales - 1):
-            sizes.append((math.ceil(sizes[-1][0] / 2), math.ceil(sizes[-1][1] / 2)))
-        return sizes
-
     def make_noise(self, batch: int, height: int, width: int, generator: torch.Generator | None = None,
                    device=None) -> list[torch.Tensor]:
-        """Uniform noise for every scale, drawn on the CPU so a seed gives the same sample anywhere."""
+        """Training noise for every scale from a PyTorch generator (whose state checkpoints keep);
+        sampling draws from texnet.noise instead, the same on every backend."""
         return [torch.rand(batch, self.config.noise_channels, h, w, generator=generator).to(device)
-                for h, w in self.scale_sizes(height, width)]
+                for h, w in self.config.scale_sizes(height, width)]
 
-    def forward(self, noise: list[torch.Tensor], content: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, noise: list[torch.Tensor] | None, content: torch.Tensor | None = None) -> torch.Tensor:
+        """Noise for each scale (finest first; None for nets without noise) and, for stylization
+        nets, the photo -> RGB in [0, 1]."""
         inputs = self.scale_inputs(noise, content)
         x = self.scale_blocks[-1](inputs[-1])
         for level in range(self.config.scales - 2, -1, -1):  # coarse to fine
@@ -106,9 +69,9 @@ class PyramidGenerator(nn.Module):
             x = self.join_blocks[join](x)
         return sigmoid_with_gradient_floor(self.to_rgb(x))
 
-    def scale_inputs(self, noise: list[torch.Tensor], content: torch.Tensor | None) -> list[torch.Tensor]:
-        if len(noise) != self.config.scales:
-            raise ValueError(f"expected {self.config.scales} noise tensors, got {len(noise)}")
+    def scale_inputs(self, noise: list[torch.Tensor] | None, content: torch.Tensor | None) -> list[torch.Tensor]:
+        if self.config.noise_channels and (noise is None or len(noise) != self.config.scales):
+            raise ValueError(f"expected {self.config.scales} noise tensors, got {0 if noise is None else len(noise)}")
         if self.config.content_channels == 0:
             return noise
         if content is None:
@@ -118,7 +81,9 @@ class PyramidGenerator(nn.Module):
             # A 2x2 box filter; ceil_mode gives the ceil(n / 2) sizes of scale_sizes and averages
             # only real pixels at odd edges. (Antialiased bilinear has no bfloat16 kernel.)
             pyramid.append(F.avg_pool2d(pyramid[-1], 2, ceil_mode=True))
-        return [torch.cat([image, z], dim=1) if z.shape[1] else image for image, z in zip(pyramid, noise)]
+        if not self.config.noise_channels:
+            return pyramid
+        return [torch.cat([image, z], dim=1) for image, z in zip(pyramid, noise)]
 
 
 class SigmoidWithGradientFloor(torch.autograd.Function):
@@ -150,12 +115,15 @@ def sigmoid_with_gradient_floor(x: torch.Tensor, floor: float = 0.01) -> torch.T
     return SigmoidWithGradientFloor.apply(x, floor) if x.requires_grad else torch.sigmoid(x)
 
 
-def bf16_is_fast(device: torch.device) -> bool:
-    """Whether bfloat16 beats float32 here: CPUs with AVX-512 BF16 or AMX (2-3x faster, measured
-    in benchmarks/stylization.py), CUDA GPUs that support it. Elsewhere bfloat16 is emulated."""
+def bf16_is_fast(device: torch.device | str) -> bool:
+    """Whether bfloat16 beats float32 here: CPUs that compute it in hardware (AVX-512 BF16 or AMX:
+    2-3x faster, measured in benchmarks/stylization.py), CUDA GPUs that support it. Elsewhere
+    bfloat16 is emulated, 10-100x slower. (PyTorch's own mkldnn check also says yes for AVX-512
+    CPUs without BF16, which emulate it.)"""
+    device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    return device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    return device.type == "cpu" and native_bf16_cpu()
 
 
 def parameter_count(module: nn.Module) -> int:

@@ -1,29 +1,33 @@
 """Model folders in the style of diffusers: `model.safetensors` beside `config.json`.
 
 No pickle is ever loaded, so opening a model file cannot run code. The JSON carries a format
-version, the model kind (texture or style), the architecture and how it was trained.
+version, the model kind (texture or style), the architecture and how it was trained; every
+field is checked for type and range before anything is built from it. Beside them, `model.onnx`
+holds the network's graph for onnxruntime, reading its weights from `model.safetensors` (so the
+folder keeps one copy of them, and the graph records the weights' hash to refuse any other file).
+
+Nothing here imports PyTorch until a PyTorch network is asked for.
 """
 
 from __future__ import annotations
 
-import copy
 import json
-from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
 
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+import numpy as np
 
 from .atomic_write import write_atomically
 from .errors import TexnetError
-from .generators import GeneratorConfig, PyramidGenerator, bf16_is_fast
+from .generator_config import GeneratorConfig
+from .runtime import (BYTES_PER_PIXEL, ONNX_NAME, OnnxRunner, check_weights_digest, choose_backend, memory_budget,
+                      weights_digest)
 
 FORMAT_VERSION = 1
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 PRETRAINED = resources.files("texnet") / "pretrained"
+BUILTIN_PREFIX = "builtin:"
 # What each kind of model is for, to point the user at the right command.
 COMMANDS = {"texture": "texnet sample", "style": "texnet stylize"}
 
@@ -39,119 +43,214 @@ def builtin_models(kind: str | None = None) -> dict[str, Path]:
 
 
 def model_folder(name_or_path: str | Path) -> Path:
-    """A path to a model folder, or the name of a built-in model."""
-    path, builtin = Path(name_or_path), builtin_models()
-    if path.exists() or str(name_or_path) not in builtin:
+    """A path to a model folder, the name of a built-in model, or `builtin:NAME`."""
+    text = str(name_or_path)
+    if not text.strip():
+        raise TexnetError("no model given: name a model folder or a built-in model (see `texnet models`)")
+    builtin = builtin_models()
+    if text.startswith(BUILTIN_PREFIX):
+        name = text[len(BUILTIN_PREFIX):]
+        if name not in builtin:
+            raise TexnetError(f"there is no built-in model '{name}' (see `texnet models`)")
+        return builtin[name]
+    path = Path(text)
+    if path.exists():
+        if text in builtin and not (path / CONFIG_NAME).is_file():
+            what = "folder" if path.is_dir() else "file"
+            raise TexnetError(f"'{text}' here is a {what} that is not a texnet model, and it hides the built-in "
+                              f"model '{text}'; write {BUILTIN_PREFIX}{text} for the built-in one")
         return path
-    return builtin[str(name_or_path)]
+    return builtin.get(text, path)
 
 
-class PretrainedGenerator:
-    """A trained generator plus what it was trained on; `TextureGenerator` and `Stylizer` add their job."""
-
-    kind = ""  # "texture" or "style": the model files this class loads
-
-    def __init__(self, net: PyramidGenerator, info: dict | None = None):
-        self.net = net.eval()
-        self.info = info or {}
-        self.bf16_net: PyramidGenerator | None = None  # made on first use
-
-    @classmethod
-    def from_pretrained(cls, name_or_path: str | Path, device="cpu"):
-        return cls(*load_generator(name_or_path, cls.kind, device))
-
-    def save_pretrained(self, folder: str | Path) -> Path:
-        return save_generator(Path(folder), self.net, self.kind, self.info)
-
-    @property
-    def config(self) -> GeneratorConfig:
-        return self.net.config
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.net.parameters()).device
-
-    def use_bf16(self, bf16: bool | None) -> bool:
-        """`bf16`, or where it is None, whether bfloat16 is the faster choice on this device."""
-        return bf16_is_fast(self.device) if bf16 is None else bf16
-
-    @torch.no_grad()
-    def run(self, noise: list[torch.Tensor], content: torch.Tensor | None = None,
-            bf16: bool | None = None) -> torch.Tensor:
-        """The net's output in float32. In bfloat16 the whole net runs in it (a copy of the
-        weights): faster than autocast, which keeps the normalisations in float32."""
-        if not self.use_bf16(bf16):
-            return self.net(noise, content)
-        if self.bf16_net is None:
-            self.bf16_net = copy.deepcopy(self.net).to(torch.bfloat16)
-        half = [z.to(torch.bfloat16) for z in noise]
-        return self.bf16_net(half, None if content is None else content.to(torch.bfloat16)).float()
-
-
-def save_generator(folder: Path, net: PyramidGenerator, kind: str, info: dict) -> Path:
-    return save_model(Path(folder), net.state_dict(), {"kind": kind, "generator": asdict(net.config), "training": info})
-
-
-def load_generator(name_or_path: str | Path, kind: str, device="cpu") -> tuple[PyramidGenerator, dict]:
-    """The generator in a model folder (or built-in model) of this kind, and its training info."""
-    folder = model_folder(name_or_path)
-    tensors, document = load_model(folder, kind)
+def read_config(folder: Path) -> dict:
+    """config.json of a model folder, checked to be a texnet model document of this format."""
+    path = Path(folder) / CONFIG_NAME
+    if path.is_dir():
+        raise TexnetError(f"{folder}: {CONFIG_NAME} is a folder, not a file")
     try:
-        config = GeneratorConfig(**document["generator"])
-    except (KeyError, TypeError) as error:
-        raise TexnetError(f"{folder}: {CONFIG_NAME} has no valid 'generator' section ({error})") from None
-    net = PyramidGenerator(config)
-    load_state(net, tensors, folder)
-    return net.to(device).eval(), document.get("training", {})
+        config = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise TexnetError(f"{folder}: {CONFIG_NAME} is missing; not a texnet model folder") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
+        raise TexnetError(f"{folder}: {CONFIG_NAME} is not valid JSON ({str(error)[:80]})") from None
+    except OSError as error:
+        raise TexnetError(f"{folder}: cannot read {CONFIG_NAME} ({error.strerror or error})") from None
+    if not isinstance(config, dict) or "format_version" not in config:
+        raise TexnetError(f"{folder}: {CONFIG_NAME} is not a texnet model config")
+    version = config["format_version"]
+    if type(version) is not int:
+        raise TexnetError(f"{folder}: {CONFIG_NAME} has format_version {version!r}; expected the number "
+                          f"{FORMAT_VERSION}")
+    if version != FORMAT_VERSION:
+        raise TexnetError(f"{folder}: model format version {version} is not supported "
+                          f"(this texnet reads version {FORMAT_VERSION}); upgrade texnet")
+    kind = config.get("kind")
+    if not isinstance(kind, str) or kind not in COMMANDS:
+        raise TexnetError(f"{folder}: {CONFIG_NAME} has kind {kind!r}; expected one of {', '.join(COMMANDS)}")
+    if not isinstance(config.get("training", {}), dict):
+        raise TexnetError(f"{folder}: {CONFIG_NAME}'s 'training' section must be an object")
+    digest = config.get("weights_sha256")
+    if digest is not None and not (isinstance(digest, str) and len(digest) == 64):
+        raise TexnetError(f"{folder}: {CONFIG_NAME}'s 'weights_sha256' must be a SHA-256 in hex")
+    return config
 
 
-def save_model(folder: Path, tensors: dict[str, torch.Tensor], config: dict) -> Path:
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    tensors = {key: value.detach().cpu().contiguous() for key, value in tensors.items()}
-    write_atomically(folder / WEIGHTS_NAME, lambda path: save_file(tensors, path))
-    document = {"format_version": FORMAT_VERSION, **config}
-    write_atomically(folder / CONFIG_NAME, lambda path: path.write_text(json.dumps(document, indent=2) + "\n"))
-    return folder
-
-
-def load_model(folder: Path, kind: str) -> tuple[dict[str, torch.Tensor], dict]:
-    """Read and check a model folder; every failure is one TexnetError naming the problem."""
+def read_model(folder: Path, kind: str) -> tuple[GeneratorConfig, dict, str | None]:
+    """The architecture, training record and weights hash of a model folder of this kind (no weights read)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise TexnetError(f"{folder}: no such model (expected a folder with {CONFIG_NAME} and {WEIGHTS_NAME})")
     config = read_config(folder)
-    if config.get("kind") != kind:
-        found = config.get("kind", "unknown")
-        hint = f" (use `{COMMANDS[found]}` with it)" if found in COMMANDS else ""
-        raise TexnetError(f"{folder}: this is a {found} model, not a {kind} model{hint}")
+    if config["kind"] != kind:
+        raise TexnetError(f"{folder}: this is a {config['kind']} model, not a {kind} model "
+                          f"(use `{COMMANDS[config['kind']]}` with it)")
+    try:
+        generator = GeneratorConfig.from_dict(config.get("generator"))
+    except TexnetError as error:
+        raise TexnetError(f"{folder}: {CONFIG_NAME} has no valid 'generator' section: {error}") from None
+    if not (folder / WEIGHTS_NAME).is_file():
+        raise TexnetError(f"{folder}: {WEIGHTS_NAME} is missing")
+    return generator, config.get("training", {}), config.get("weights_sha256")
+
+
+def load_weights(folder: Path, config: GeneratorConfig, weights_sha256: str | None = None):
+    """The PyTorch network of a model folder, its weights checked against the recorded hash and
+    the architecture."""
+    import torch
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from .generators import PyramidGenerator
+
+    check_weights_digest(folder, weights_sha256)
     try:
         tensors = load_file(folder / WEIGHTS_NAME)
-    except FileNotFoundError:
-        raise TexnetError(f"{folder}: {WEIGHTS_NAME} is missing") from None
     except (SafetensorError, OSError, ValueError) as error:
         raise TexnetError(f"{folder}: {WEIGHTS_NAME} is corrupt or truncated ({error})") from None
-    return tensors, config
+    net = PyramidGenerator(config)
+    expected = net.state_dict()
+    missing, unknown = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
+    if missing or unknown:
+        names = (f"lacks '{missing[0]}'" if missing else "") + (" and " if missing and unknown else "") + \
+                (f"has an unknown tensor '{unknown[0]}'" if unknown else "")
+        raise TexnetError(f"{folder}: {WEIGHTS_NAME} does not match the architecture in {CONFIG_NAME}: it {names}")
+    for name, value in expected.items():
+        if tensors[name].shape != value.shape:
+            raise TexnetError(f"{folder}: {WEIGHTS_NAME} does not match the architecture in {CONFIG_NAME}: "
+                              f"'{name}' has shape {tuple(tensors[name].shape)}, expected {tuple(value.shape)}")
+        if tensors[name].is_floating_point() and not torch.isfinite(tensors[name]).all():
+            raise TexnetError(f"{folder}: {WEIGHTS_NAME} holds values that are not finite (NaN or infinite) "
+                              f"in '{name}'; the model is broken")
+    net.load_state_dict({name: tensors[name].to(value.dtype) for name, value in expected.items()})
+    return net.eval()
 
 
-def read_config(folder: Path) -> dict:
-    try:
-        config = json.loads((folder / CONFIG_NAME).read_text())
-    except FileNotFoundError:
-        raise TexnetError(f"{folder}: {CONFIG_NAME} is missing; not a texnet model folder") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise TexnetError(f"{folder}: {CONFIG_NAME} is not valid JSON ({error})") from None
-    if not isinstance(config, dict) or "format_version" not in config:
-        raise TexnetError(f"{folder}: {CONFIG_NAME} is not a texnet model config")
-    if config["format_version"] != FORMAT_VERSION:
-        raise TexnetError(f"{folder}: model format version {config['format_version']} is not supported "
-                          f"(this texnet reads version {FORMAT_VERSION}); upgrade texnet")
-    return config
+def save_model(folder: Path, net, kind: str, info: dict) -> Path:
+    """Write weights, config and the ONNX graph (each atomically) into `folder`."""
+    from safetensors.torch import save_file
+
+    from .onnx_export import export_onnx
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {key: value.detach().cpu().contiguous() for key, value in net.state_dict().items()}
+    write_atomically(folder / WEIGHTS_NAME, lambda path: save_file(tensors, path))
+    document = {"format_version": FORMAT_VERSION, "kind": kind, "generator": net.config.to_dict(),
+                "weights_sha256": weights_digest(folder / WEIGHTS_NAME), "training": info}
+    write_atomically(folder / CONFIG_NAME, lambda path: path.write_text(json.dumps(document, indent=2) + "\n"))
+    export_onnx(net, folder / ONNX_NAME, weights_file=folder / WEIGHTS_NAME, kind=kind)
+    return folder
 
 
-def load_state(module: torch.nn.Module, tensors: dict[str, torch.Tensor], folder: Path) -> None:
-    try:
-        module.load_state_dict(tensors)
-    except RuntimeError as error:
-        first = str(error).strip().splitlines()[0]
-        raise TexnetError(f"{folder}: weights do not match the architecture in {CONFIG_NAME} ({first})") from None
+def check_device(device) -> str:
+    """'cpu' or a CUDA device PyTorch can use, as a string; anything else is refused in one line."""
+    name = str(device)
+    if name == "cpu":
+        return name
+    if not (name == "cuda" or name.startswith("cuda:") and name[5:].isdigit()):
+        raise TexnetError(f"device '{name}': expected cpu, cuda or cuda:N")
+    import torch
+
+    if not torch.cuda.is_available():
+        raise TexnetError(f"device '{name}': no CUDA GPU is available to PyTorch here; use cpu")
+    index = int(name[5:]) if ":" in name else 0
+    if index >= torch.cuda.device_count():
+        raise TexnetError(f"device '{name}': this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    return name
+
+
+class PretrainedGenerator:
+    """A trained generator plus what it was trained on; `TextureGenerator` and `Stylizer` add their job.
+
+    Built either around a PyTorch network in memory (after training) or from a model folder, whose
+    weights are read only when a backend needs them: onnxruntime reads model.onnx, PyTorch
+    model.safetensors.
+    """
+
+    kind = ""  # "texture" or "style": the model files this class loads
+
+    def __init__(self, net=None, info: dict | None = None, *, config: GeneratorConfig | None = None,
+                 folder: Path | None = None, device="cpu", weights_sha256: str | None = None):
+        if net is None and folder is None:
+            raise ValueError("give a network or a model folder")
+        self.config = net.config if net is not None else config
+        self.check_config(self.config)
+        self.info = dict(info or {})
+        self.folder = Path(folder) if folder is not None else None
+        self.device = check_device(device)
+        self.weights_sha256 = weights_sha256
+        self._net = net
+        self._runners: dict[str, object] = {}
+
+    def check_config(self, config: GeneratorConfig) -> None:
+        """Subclasses refuse networks that cannot do their job."""
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path, device="cpu"):
+        folder = model_folder(name_or_path)
+        config, info, digest = read_model(folder, cls.kind)
+        return cls(info=info, config=config, folder=folder, device=device, weights_sha256=digest)
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        return save_model(Path(folder), self.net, self.kind, self.info)
+
+    @property
+    def net(self):
+        """The PyTorch network (loaded from the model folder on first use)."""
+        if self._net is None:
+            self._net = load_weights(self.folder, self.config, self.weights_sha256)
+        return self._net
+
+    def has_onnx(self) -> bool:
+        return self.folder is not None and (self.folder / ONNX_NAME).is_file()
+
+    def backend(self, requested: str = "auto", pixels: int = 0, memory_limit_mb: float | None = None,
+                bf16: bool | None = None) -> str:
+        """The backend that will run a pass over `pixels` output pixels: see runtime.choose_backend."""
+        whole = pixels * BYTES_PER_PIXEL["onnx"] <= memory_budget(memory_limit_mb)
+        return choose_backend(requested, self.device.split(":")[0], self.has_onnx(), whole, bf16)
+
+    def runner(self, backend: str):
+        """The onnxruntime session or PyTorch runner for `backend` ("onnx" or "torch"), made once."""
+        if backend not in self._runners:
+            if backend == "onnx":
+                self._runners[backend] = OnnxRunner(self.folder, self.config.input_names(), self.weights_sha256)
+            else:
+                from .torch_runner import TorchRunner
+
+                self._runners[backend] = TorchRunner(self.net, self.device)
+        return self._runners[backend]
+
+    def run(self, inputs: list[np.ndarray], backend: str, bf16: bool | None = None) -> np.ndarray:
+        """One pass over a batch: inputs in the order of GeneratorConfig.input_names, output
+        (B, 3, H, W) float32 in [0, 1]. Refuses output that is not finite (a broken model)."""
+        runner = self.runner(backend)
+        output = runner.run(inputs) if backend == "onnx" else runner.run(inputs, bf16).numpy()
+        check_finite(output)
+        return output
+
+
+def check_finite(output: np.ndarray) -> None:
+    if not np.isfinite(output).all():
+        raise TexnetError("the model produced values that are not finite (NaN); its weights are broken")

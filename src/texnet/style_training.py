@@ -45,7 +45,7 @@ STYLE_PRESETS = {
     # The paper's recipe: 3,000 iterations of batch 4 at 256 px, lr 0.1 decayed x0.8 every 300.
     "paper": StyleTrainConfig(),
     # About 13 minutes on 2 CPU cores (pretrained/TRAINING.md): 160 px crops, 800 iterations, bf16.
-    "cpu": StyleTrainConfig(size=160, batch=4, iters=800, lr=0.05, decay_start=400, decay_every=100, bf16=True),
+    "cpu": StyleTrainConfig(size=160, batch=4, iters=800, lr=0.05, decay_start=400, decay_every=100, bf16=None),
 }
 
 
@@ -57,23 +57,29 @@ class ContentCrops:
         if not files:
             raise TexnetError("no photos to train on: the content folder holds no images")
         self.files, self.size, self.unreadable = list(files), size, set()
+        self.readable = set(self.files)  # not yet found unreadable
 
     def batch(self, count: int, rng: torch.Generator) -> torch.Tensor:
         return torch.cat([self.crop(rng) for _ in range(count)])
 
     def crop(self, rng: torch.Generator) -> torch.Tensor:
-        while len(self.unreadable) < len(self.files):
-            path = self.files[int(torch.randint(len(self.files), (1,), generator=rng))]
-            if path in self.unreadable:
-                continue
-            try:
-                photo = load_image(path)
-            except TexnetError as error:
-                self.unreadable.add(path)
-                tqdm.write(f"texnet: skipping {error}")
-                continue
-            return random_crop(photo, self.size, rng)
+        while self.readable:
+            photo = self.read(self.files[int(torch.randint(len(self.files), (1,), generator=rng))])
+            if photo is not None:
+                return random_crop(photo, self.size, rng)
         raise TexnetError("none of the photos in the content folder can be read")
+
+    def read(self, path: Path) -> Image.Image | None:
+        """The photo, or None (reported once) if it cannot be read."""
+        if path in self.unreadable:
+            return None
+        try:
+            return load_image(path)
+        except TexnetError as error:
+            self.unreadable.add(path)
+            self.readable.discard(path)
+            tqdm.write(f"texnet: skipping {error}")
+            return None
 
 
 def random_crop(photo: Image.Image, size: int, rng: torch.Generator) -> torch.Tensor:
@@ -104,9 +110,11 @@ class StyleTrainer(Trainer):
             raise TexnetError("a stylization network needs content_channels=3 (see stylizer.VARIANTS)")
         super().__init__(config, output, device, progress, min_size=32)
         self.style = resize_to_fit(style, config.style_size)
-        train_files, self.preview_files = split_photos(content_folder)
+        train_files, preview_files = split_photos(content_folder)
         self.crops = ContentCrops(train_files, config.size)
-        self.descriptor = training_descriptor(descriptor, (*TEXTURE_LAYERS, CONTENT_LAYER), config.bf16, self.device)
+        # Read now, not after hours of training: a corrupt preview photo is skipped, never fatal.
+        self.previews = [photo for photo in map(self.crops.read, preview_files) if photo is not None]
+        self.descriptor = training_descriptor(descriptor, (*TEXTURE_LAYERS, CONTENT_LAYER), self.bf16, self.device)
         # The content target needs VGG only up to relu4_2: a view of the same weights that stops there.
         self.content_descriptor = copy.copy(self.descriptor)
         self.content_descriptor.layers = (CONTENT_LAYER,)
@@ -137,8 +145,9 @@ class StyleTrainer(Trainer):
         return Stylizer(self.net, info)
 
     def write_previews(self, model: Stylizer) -> None:
-        photos = [resize_to_fit(load_image(path), self.config.size * 2) for path in self.preview_files]
-        before_after_grid(model, photos).save(self.output / "before-after.png")
+        if self.previews:
+            photos = [resize_to_fit(photo, self.config.size * 2) for photo in self.previews]
+            before_after_grid(model, photos).save(self.output / "before-after.png")
 
 
 def before_after_grid(model: Stylizer, photos: list[Image.Image], gap: int = 8) -> Image.Image:

