@@ -88,16 +88,20 @@ def test_model_round_trip_and_kind_checks(tmp_path):
         TextureGenerator.from_pretrained(tmp_path / "style")
 
 
-def test_content_photos_are_streamed_and_bad_ones_skipped(tmp_path):
+def test_content_crops_depend_on_their_index_alone_and_bad_photos_are_skipped(tmp_path):
     for index in range(3):
         photo(80, 50, seed=index).save(tmp_path / f"p{index}.png")
     (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
-    crops = ContentCrops(sorted(tmp_path.iterdir()), 32)
-    batch = crops.batch(12, torch.Generator().manual_seed(0))
+    crops = ContentCrops(sorted(tmp_path.iterdir()), 32, seed=7)
+    batch = torch.stack([crops[index] for index in range(12)])
     assert batch.shape == (12, 3, 32, 32) and 0 <= batch.min() and batch.max() <= 1
     assert crops.unreadable == {tmp_path / "broken.jpg"}
+    # Any order, any process: crop i is crop i (what lets several processes share a run).
+    fresh = ContentCrops(sorted(tmp_path.iterdir()), 32, seed=7)
+    assert torch.equal(fresh[11], batch[11]) and torch.equal(fresh[3], batch[3])
+    assert not torch.equal(ContentCrops(sorted(tmp_path.iterdir()), 32, seed=8)[3], batch[3])
     with pytest.raises(TexnetError, match="none of the photos"):
-        ContentCrops([tmp_path / "broken.jpg"], 32).batch(1, torch.Generator())
+        ContentCrops([tmp_path / "broken.jpg"], 32, seed=0)[0]
 
 
 def test_preview_photos_are_held_out():

@@ -152,6 +152,14 @@ def build_parser() -> ArgumentParser:
     train.add_argument("--padding", choices=("circular", "zeros"), help="circular (default) makes samples tile")
     train.add_argument("--scales", type=whole_number(1, 10), help="number of noise scales K (default 6)")
     train.add_argument("--diversity", type=number(0), help="weight of the diversity term (default 0)")
+    train.add_argument("--loss", choices=("gram", "sw"), help="gram (the paper) or sw (sliced Wasserstein)")
+    train.add_argument("--normalize-gradients", action=argparse.BooleanOptionalAction, default=None,
+                       help="divide each VGG layer's loss gradient by its L1 norm (texture_nets' recipe)")
+    train.add_argument("--vgg-padding", choices=("same", "valid"), help="valid: VGG without padding")
+    train.add_argument("--multiscale", type=number(0), metavar="WEIGHT",
+                       help="also compare sample and example at half resolution, with this weight")
+    train.add_argument("--spectrum", type=number(0), metavar="WEIGHT", help="weight of the power spectrum term")
+    train.add_argument("--init-from", metavar="MODEL", help="start from this texture model's weights (warm start)")
     add_run_options(train, unit="sample")
     train.set_defaults(run=run_train)
 
@@ -166,15 +174,19 @@ def build_parser() -> ArgumentParser:
     add_inference_options(sample)
     sample.set_defaults(run=run_sample)
 
-    style = commands.add_parser("train-style", help="train a stylization network for one painting (minutes on a CPU)")
-    style.add_argument("style", help="the painting (style image)")
+    style = commands.add_parser("train-style", help="train a stylization network for a painting, or several in "
+                                                    "one net (minutes on a CPU)")
+    style.add_argument("style", nargs="+", metavar="PAINTING",
+                       help="the painting(s); several make one multi-style model whose styles are named after the files")
     style.add_argument("--content", required=True, metavar="DIR",
                        help="folder of photos to train on (random crops; a few are held out for previews)")
     style.add_argument("-o", "--output", required=True, help="model folder to create (or resume)")
     style.add_argument("--preset", choices=sorted(PRESET_NAMES), default="paper",
                        help="paper: the paper's recipe (slow on a CPU); cpu: about 13 minutes on 2 cores")
-    style.add_argument("--variant", choices=("improved", "paper"),
-                       help="improved (default): instance norm, no noise; paper: batch norm plus noise")
+    style.add_argument("--variant", choices=("residual", "improved", "paper"),
+                       help="the network: residual (Johnson et al.), improved (the pyramid with instance norm) or "
+                            "paper (the pyramid with batch norm and noise)")
+    style.add_argument("--workers", type=whole_number(0, 64), help="processes that read photos (default 1)")
     style.add_argument("--style-weight", type=positive_float, help="weight of the Gram (style) loss (default 1e-4)")
     style.add_argument("--content-weight", type=number(0), help="weight of the relu4_2 (content) loss (default 1)")
     style.add_argument("--style-size", type=whole_number(MIN_EXAMPLE_SIDE),
@@ -194,6 +206,10 @@ def build_parser() -> ArgumentParser:
     stylize.add_argument("--preserve-colors", action="store_true", help="keep the photo's colours (style the luminance)")
     stylize.add_argument("--strength", type=fraction, default=1.0,
                          help="0..1: blend of the result with the photo (default 1, full style)")
+    stylize.add_argument("--style", metavar="NAME[:WEIGHT,...]",
+                         help="for a multi-style model: a style, or a blend such as starry-night:0.7,great-wave:0.3")
+    stylize.add_argument("--stroke-scale", type=number(0.25, 4), default=1.0,
+                         help="brush strokes this many times larger (0.25 to 4; default 1)")
     stylize.add_argument("--overwrite", action="store_true", help="allow results to replace input photos")
     add_inference_options(stylize, seed_default=None,
                           seed_help="noise seed, for style models with noise (the paper variant)")
@@ -203,6 +219,19 @@ def build_parser() -> ArgumentParser:
     export.add_argument("model", help="model folder, or a built-in model name")
     add_output_option(export, "the .onnx file to write (self-contained: graph and weights)")
     export.set_defaults(run=run_export)
+
+    evaluate = commands.add_parser("evaluate", help="score a texture model or images against their example, "
+                                                    "on statistics no method optimised")
+    evaluate.add_argument("subject", nargs="+", metavar="MODEL_OR_IMAGE",
+                          help="a texture model (folder or built-in name), or texture images")
+    evaluate.add_argument("--example", required=True, help="the example texture the model or images imitate")
+    evaluate.add_argument("--count", type=whole_number(2, 64), default=4, help="samples to draw from a model (default 4)")
+    evaluate.add_argument("--size", type=whole_number(64, 2048), default=256, help="sample size in px (default 256)")
+    evaluate.add_argument("--example-size", type=whole_number(MIN_EXAMPLE_SIDE), default=256,
+                          help="the size the example was used at (default 256, as texnet trains)")
+    evaluate.add_argument("--json", action="store_true", help="print the scores as JSON")
+    add_vgg_option(evaluate)
+    evaluate.set_defaults(run=run_evaluate)
 
     models = commands.add_parser("models", help="list the built-in models")
     models.set_defaults(run=run_models)
@@ -373,7 +402,8 @@ def run_train(args) -> None:
     from .training import PRESETS, train_texture
 
     config = PRESETS[args.preset]
-    overrides = run_overrides(args, ("size", "batch", "iters", "lr", "diversity", "bf16", "checkpoint_every"))
+    overrides = run_overrides(args, ("size", "batch", "iters", "lr", "diversity", "bf16", "checkpoint_every", "loss",
+                                     "normalize_gradients", "vgg_padding", "multiscale", "spectrum", "init_from"))
     generator = run_overrides(args, ("norm", "padding", "scales"))
     config = replace(config, seed=args.seed, **overrides, generator=replace(config.generator, **generator))
     example = load_checked_image(args.example, config.example_size, "example")
@@ -394,11 +424,14 @@ def run_train_style(args) -> None:
     from .stylizer import VARIANTS
 
     overrides = run_overrides(args, ("size", "batch", "iters", "lr", "style_weight", "content_weight", "style_size",
-                                     "bf16", "checkpoint_every"))
+                                     "bf16", "checkpoint_every", "workers"))
     if args.variant:
         overrides["generator"] = VARIANTS[args.variant]
     config = replace(STYLE_PRESETS[args.preset], seed=args.seed, **overrides)
-    style = load_checked_image(args.style, config.style_size, "painting")
+    names = [Path(path).stem for path in args.style]
+    if len(set(names)) < len(names):
+        raise TexnetError("two paintings share a file name, and styles are named after their files")
+    styles = {name: load_checked_image(path, config.style_size, "painting") for name, path in zip(names, args.style)}
     content = Path(args.content)
     if not content.is_dir():
         raise TexnetError(f"{content}: --content takes a folder of photos, and this is "
@@ -406,7 +439,7 @@ def run_train_style(args) -> None:
     output, device = prepare_training(args, config.size ** 2 * config.batch)
     descriptor = VGG19Descriptor.pretrained((*TEXTURE_LAYERS, CONTENT_LAYER), weights_path=args.vgg_weights)
     try:
-        train_style(style, content, output, config, resume=args.resume, device=device, descriptor=descriptor)
+        train_style(styles, content, output, config, resume=args.resume, device=device, descriptor=descriptor)
     except KeyboardInterrupt:
         raise interrupted_training(output) from None
     print(f"{output}: model saved; previews in {output / 'before-after.png'}, loss curve in {output / 'loss.png'}")
@@ -420,13 +453,15 @@ def run_stylize(args) -> None:
 
     jobs = stylize_jobs(args.inputs, args.output, args.overwrite)
     model = Stylizer.from_pretrained(args.model, device=args.device)
-    model.seed_for(args.seed)  # refuses a seed the model cannot use, before any photo is read
+    model.seed_for(args.seed)  # refuses a seed or style the model cannot use, before any photo is read
+    model.style_weights(args.style)
     failures = []
     for source, target in tqdm(jobs, unit="image", disable=True if len(jobs) == 1 else None, dynamic_ncols=True):
         try:
             result = model.stylize(load_image(source), args.strength, args.preserve_colors, args.max_size,
                                    seed=args.seed, bf16=args.bf16, backend=args.backend,
-                                   memory_limit_mb=args.memory_limit)
+                                   memory_limit_mb=args.memory_limit, style=args.style,
+                                   stroke_scale=args.stroke_scale)
             save_image(result, target)
         except TexnetError as error:
             if len(jobs) == 1:
@@ -512,14 +547,47 @@ def run_export(args) -> None:
     print(f"{output}: {kind} model, inputs {', '.join(model.config.input_names())}; output image")
 
 
+def run_evaluate(args) -> None:
+    import json
+
+    import numpy as np
+
+    from .model_files import builtin_models
+    from .quality import evaluate_images, evaluation_descriptor, example_floor, format_report
+    from .sampling import TextureGenerator
+
+    original = load_checked_image(args.example, what="example")
+    first = Path(args.subject[0])
+    is_model = len(args.subject) == 1 and (first.is_dir() or args.subject[0] in builtin_models()
+                                           or args.subject[0].startswith("builtin:"))
+    if is_model:
+        model = TextureGenerator.from_pretrained(args.subject[0])
+        samples = [np.asarray(image) for image in model.sample(args.count, args.size)]
+        period, what = model.config.tile_multiple, f"{args.count} samples of {args.size} px from {args.subject[0]}"
+    else:
+        samples = [np.asarray(load_checked_image(path, what="image")) for path in args.subject]
+        period, what = None, f"{len(samples)} image(s)"
+    descriptor = evaluation_descriptor(args.vgg_weights)
+    report = evaluate_images(descriptor, samples, original, args.example_size, period)
+    if args.json:
+        print(json.dumps(report.as_dict()))
+        return
+    print(f"{what}, against {args.example}:")
+    print(format_report(report, example_floor(descriptor, original, args.example_size)))
+
+
 def run_models(args) -> None:
     from .model_files import builtin_models
+
+    from .model_files import read_config
 
     for kind, command in (("texture", "texnet sample NAME -o out.png"),
                           ("style", "texnet stylize NAME photo.jpg -o out.jpg")):
         print(f"{kind} models ({command}):")
         for name, folder in builtin_models(kind).items():
-            print(f"  {name:16s} {folder}")
+            styles = read_config(folder).get("training", {}).get("styles", [])
+            held = f"  styles: {', '.join(styles)} (--style NAME or a blend)" if len(styles) > 1 else ""
+            print(f"  {name:16s} {folder}{held}")
 
 
 def content_size(size: str, height: int, width: int) -> tuple[int, int]:

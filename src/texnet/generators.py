@@ -1,10 +1,19 @@
-"""The multi-scale generator of Texture Networks (Ulyanov et al. 2016, reference `pyramid.lua`).
+"""The generators: Texture Networks' multi-scale pyramid and Johnson et al.'s residual net.
 
-Each of K scales gets its own noise (scale k is 1/2^k of the output size) through a block of
-3x3, 3x3 and 1x1 convolutions; coarse to fine, the running result is upsampled x2 (nearest),
-normalised, and concatenated with the next scale's block output, then passed through another
-block at the joint width. A final 1x1 convolution maps to RGB. The stylization variant adds
-the (downsampled) content image to every scale's input.
+The pyramid (Ulyanov et al. 2016, reference `pyramid.lua`): each of K scales gets its own noise
+(scale k is 1/2^k of the output size) through a block of 3x3, 3x3 and 1x1 convolutions; coarse
+to fine, the running result is upsampled x2 (nearest), normalised, and concatenated with the next
+scale's block output, then passed through another block at the joint width. A final 1x1
+convolution maps to RGB. The stylization variant adds the (downsampled) photo to every scale.
+
+The residual net (Johnson et al. 2016, the texture_nets authors' `-model johnson` for
+stylization): a k x k convolution, two stride-2 convolutions, residual blocks at a quarter of
+the resolution, two nearest x2 upsamplings each followed by a convolution, and a k x k
+convolution to RGB. Most of its work happens at 1/16 of the pixels.
+
+Both share the convolution-normalisation-activation unit, the norms (batch, instance, or
+conditional instance norm with one scale and shift row per style, Dumoulin et al. 2017) and
+the output sigmoid with its gradient floor.
 """
 
 from __future__ import annotations
@@ -17,37 +26,72 @@ from .generator_config import GeneratorConfig
 from .runtime import native_bf16_cpu
 
 
-def norm_layer(kind: str, channels: int) -> nn.Module:
+class ConditionalInstanceNorm(nn.Module):
+    """Instance norm with one row of scale and shift per style (Dumoulin et al. 2017). The rows
+    are mixed by the style weights the generator sets before each call (`style_weights`, (B, S)):
+    one style at weight 1 picks its row; a blend mixes rows."""
+
+    def __init__(self, channels: int, styles: int, eps: float = 1e-5):
+        super().__init__()
+        self.num_features, self.eps = channels, eps
+        self.weight = nn.Parameter(torch.ones(styles, channels))
+        self.bias = nn.Parameter(torch.zeros(styles, channels))
+        self.style_weights: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale, shift = self.row_mix(x.shape[0], x.dtype)
+        return F.instance_norm(x, eps=self.eps) * scale + shift
+
+    def row_mix(self, batch: int, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, C, 1, 1) scale and shift for the current style weights."""
+        if self.style_weights is None:
+            raise ValueError("a multi-style generator needs style weights")
+        mix = self.style_weights.to(self.weight.dtype).expand(batch, -1)
+        return (mix @ self.weight).to(dtype)[..., None, None], (mix @ self.bias).to(dtype)[..., None, None]
+
+
+def norm_layer(kind: str, channels: int, styles: int = 1) -> nn.Module:
     if kind == "batch":
         return nn.BatchNorm2d(channels)
+    if styles > 1:
+        return ConditionalInstanceNorm(channels, styles)
     return nn.InstanceNorm2d(channels, affine=True)
 
 
+def conv_unit(in_channels: int, out_channels: int, kernel: int, config: GeneratorConfig, stride: int = 1,
+              activation: nn.Module | None = None) -> list[nn.Module]:
+    """A convolution (padded as the config says), its normalisation and an activation."""
+    return [nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=kernel // 2,
+                      padding_mode=config.padding),
+            norm_layer(config.norm, out_channels, config.styles),
+            activation or nn.LeakyReLU(0.01, inplace=True)]
+
+
 def conv_block(in_channels: int, out_channels: int, config: GeneratorConfig) -> nn.Sequential:
-    """conv3x3, conv3x3, conv1x1, each followed by normalisation and LeakyReLU(0.01)."""
-    layers = []
-    for kernel, channels_in in ((3, in_channels), (3, out_channels), (1, out_channels)):
-        layers += [nn.Conv2d(channels_in, out_channels, kernel, padding=kernel // 2, padding_mode=config.padding),
-                   norm_layer(config.norm, out_channels), nn.LeakyReLU(0.01, inplace=True)]
-    return nn.Sequential(*layers)
+    """The pyramid's block: conv3x3, conv3x3, conv1x1, each followed by normalisation and LeakyReLU(0.01)."""
+    return nn.Sequential(*conv_unit(in_channels, out_channels, 3, config),
+                         *conv_unit(out_channels, out_channels, 3, config),
+                         *conv_unit(out_channels, out_channels, 1, config))
 
 
-class PyramidGenerator(nn.Module):
-    """Noise pyramid (and optionally a content image) -> RGB image in [0, 1]."""
+class StyledGenerator(nn.Module):
+    """What every generator shares: its config and, for multi-style nets, handing the style
+    weights of a call to its conditional norms."""
 
-    def __init__(self, config: GeneratorConfig = GeneratorConfig()):
+    def __init__(self, config: GeneratorConfig):
         super().__init__()
         self.config = config.validate()
-        in_channels = config.noise_channels + config.content_channels
-        width = config.channels
-        # Index 0 is the finest scale.
-        self.scale_blocks = nn.ModuleList(conv_block(in_channels, width, config) for _ in range(config.scales))
-        self.coarse_norms, self.fine_norms, self.join_blocks = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
-        for joined in range(2, config.scales + 1):  # number of scales merged so far
-            self.coarse_norms.append(norm_layer(config.norm, width * (joined - 1)))
-            self.fine_norms.append(norm_layer(config.norm, width))
-            self.join_blocks.append(conv_block(width * joined, width * joined, config))
-        self.to_rgb = nn.Conv2d(width * config.scales, 3, 1)
+
+    def set_style(self, style: torch.Tensor | None, batch: int) -> None:
+        """Style weights (B, S) or (S,) for the conditional norms; single-style nets take None."""
+        norms = [module for module in self.modules() if isinstance(module, ConditionalInstanceNorm)]
+        if not norms:
+            return
+        if style is None:
+            raise ValueError(f"this generator holds {self.config.styles} styles: pass style weights")
+        style = style.reshape(-1, self.config.styles)
+        for norm in norms:
+            norm.style_weights = style
 
     def make_noise(self, batch: int, height: int, width: int, generator: torch.Generator | None = None,
                    device=None) -> list[torch.Tensor]:
@@ -56,10 +100,29 @@ class PyramidGenerator(nn.Module):
         return [torch.rand(batch, self.config.noise_channels, h, w, generator=generator).to(device)
                 for h, w in self.config.scale_sizes(height, width)]
 
-    def forward(self, noise: list[torch.Tensor] | None, content: torch.Tensor | None = None) -> torch.Tensor:
-        """Noise for each scale (finest first; None for nets without noise) and, for stylization
-        nets, the photo -> RGB in [0, 1]."""
+
+class PyramidGenerator(StyledGenerator):
+    """Noise pyramid (and optionally a content image) -> RGB image in [0, 1]."""
+
+    def __init__(self, config: GeneratorConfig = GeneratorConfig()):
+        super().__init__(config)
+        in_channels = config.noise_channels + config.content_channels
+        width = config.channels
+        # Index 0 is the finest scale.
+        self.scale_blocks = nn.ModuleList(conv_block(in_channels, width, config) for _ in range(config.scales))
+        self.coarse_norms, self.fine_norms, self.join_blocks = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
+        for joined in range(2, config.scales + 1):  # number of scales merged so far
+            self.coarse_norms.append(norm_layer(config.norm, width * (joined - 1), config.styles))
+            self.fine_norms.append(norm_layer(config.norm, width, config.styles))
+            self.join_blocks.append(conv_block(width * joined, width * joined, config))
+        self.to_rgb = nn.Conv2d(width * config.scales, 3, 1)
+
+    def forward(self, noise: list[torch.Tensor] | None, content: torch.Tensor | None = None,
+                style: torch.Tensor | None = None) -> torch.Tensor:
+        """Noise for each scale (finest first; None for nets without noise), for stylization nets
+        the photo, for multi-style nets the style weights -> RGB in [0, 1]."""
         inputs = self.scale_inputs(noise, content)
+        self.set_style(style, len(inputs[0]))
         x = self.scale_blocks[-1](inputs[-1])
         for level in range(self.config.scales - 2, -1, -1):  # coarse to fine
             fine = self.scale_blocks[level](inputs[level])
@@ -70,6 +133,7 @@ class PyramidGenerator(nn.Module):
         return sigmoid_with_gradient_floor(self.to_rgb(x))
 
     def scale_inputs(self, noise: list[torch.Tensor] | None, content: torch.Tensor | None) -> list[torch.Tensor]:
+        """Each scale's input, finest first: its noise, its box-filtered photo, or both."""
         if self.config.noise_channels and (noise is None or len(noise) != self.config.scales):
             raise ValueError(f"expected {self.config.scales} noise tensors, got {0 if noise is None else len(noise)}")
         if self.config.content_channels == 0:
@@ -84,6 +148,53 @@ class PyramidGenerator(nn.Module):
         if not self.config.noise_channels:
             return pyramid
         return [torch.cat([image, z], dim=1) for image, z in zip(pyramid, noise)]
+
+
+class ResidualBlock(nn.Module):
+    """x + (conv3x3, norm, ReLU, conv3x3, norm)(x), as in Johnson et al."""
+
+    def __init__(self, channels: int, config: GeneratorConfig):
+        super().__init__()
+        self.body = nn.Sequential(*conv_unit(channels, channels, 3, config, activation=nn.ReLU(inplace=True)),
+                                  *conv_unit(channels, channels, 3, config)[:2])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class ResidualGenerator(StyledGenerator):
+    """Photo (and optionally noise at full resolution) -> RGB in [0, 1], Johnson et al.'s layout
+    with `channels` c at full resolution, 2c at half and 4c at a quarter (`blocks` residual
+    blocks there), and `edge_kernel` x `edge_kernel` convolutions in and out."""
+
+    def __init__(self, config: GeneratorConfig):
+        super().__init__(config)
+        c, k = config.channels, config.edge_kernel
+        relu = nn.ReLU
+        self.encoder = nn.Sequential(
+            *conv_unit(config.content_channels + config.noise_channels, c, k, config, activation=relu()),
+            *conv_unit(c, 2 * c, 3, config, stride=2, activation=relu()),
+            *conv_unit(2 * c, 4 * c, 3, config, stride=2, activation=relu()))
+        self.residuals = nn.Sequential(*(ResidualBlock(4 * c, config) for _ in range(config.blocks)))
+        self.decoder = nn.Sequential(
+            nn.Upsample(scale_factor=2, mode="nearest"), *conv_unit(4 * c, 2 * c, 3, config, activation=relu()),
+            nn.Upsample(scale_factor=2, mode="nearest"), *conv_unit(2 * c, c, 3, config, activation=relu()))
+        self.to_rgb = nn.Conv2d(c, 3, k, padding=k // 2, padding_mode=config.padding)
+
+    def forward(self, noise: list[torch.Tensor] | None, content: torch.Tensor | None = None,
+                style: torch.Tensor | None = None) -> torch.Tensor:
+        if content is None:
+            raise ValueError("this generator stylizes: pass the content image")
+        x = content if not self.config.noise_channels else torch.cat([content, noise[0]], dim=1)
+        self.set_style(style, len(x))
+        height, width = x.shape[-2:]
+        features = self.decoder(self.residuals(self.encoder(x)))[..., :height, :width]
+        return sigmoid_with_gradient_floor(self.to_rgb(features))
+
+
+def build_generator(config: GeneratorConfig) -> StyledGenerator:
+    """The network a config describes."""
+    return (ResidualGenerator if config.architecture == "residual" else PyramidGenerator)(config)
 
 
 class SigmoidWithGradientFloor(torch.autograd.Function):

@@ -121,14 +121,14 @@ def load_weights(folder: Path, config: GeneratorConfig, weights_sha256: str | No
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from .generators import PyramidGenerator
+    from .generators import build_generator
 
     check_weights_digest(folder, weights_sha256)
     try:
         tensors = load_file(folder / WEIGHTS_NAME)
     except (SafetensorError, OSError, ValueError) as error:
         raise TexnetError(f"{folder}: {WEIGHTS_NAME} is corrupt or truncated ({error})") from None
-    net = PyramidGenerator(config)
+    net = build_generator(config)
     expected = net.state_dict()
     missing, unknown = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
     if missing or unknown:

@@ -3,7 +3,8 @@
 Inputs, in order (GeneratorConfig.input_names): `content`, the photo (stylization nets only,
 (B, 3, H, W) in [0, 1]), then `noise_0` ... `noise_{K-1}`, each scale's uniform noise
 (B, C, ceil(H / 2^k), ceil(W / 2^k)), finest first (texture nets and the paper's stylization
-variant). Output `image`: (B, 3, H, W) in [0, 1]. Height and width are free. Drawing the noise
+variant), then `style`, (B, S) weights of the styles of a multi-style net (one style at weight 1,
+or a blend). Output `image`: (B, 3, H, W) in [0, 1]. Height and width are free. Drawing the noise
 outside the graph keeps one seed one texture whatever runs the net (texnet.noise draws it).
 
 PyTorch's TorchScript-based exporter writes circular padding as slices and concatenations,
@@ -22,7 +23,7 @@ import torch
 
 from .atomic_write import write_atomically
 from .errors import TexnetError
-from .generators import PyramidGenerator
+from .generators import StyledGenerator
 from .runtime import WEIGHTS_SHA256_KEY, weights_digest
 
 OPSET = 17
@@ -31,26 +32,28 @@ OPSET = 17
 class ExportWrapper(torch.nn.Module):
     """The generator with its inputs as separate positional tensors, as ONNX wants them."""
 
-    def __init__(self, net: PyramidGenerator):
+    def __init__(self, net: StyledGenerator):
         super().__init__()
         self.net = net
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         inputs = list(inputs)
         content = inputs.pop(0) if self.net.config.content_channels else None
-        return self.net(inputs or None, content)
+        style = inputs.pop() if self.net.config.styles > 1 else None
+        return self.net(inputs or None, content, style)
 
 
-def example_inputs(net: PyramidGenerator, height: int = 67, width: int = 93) -> list[torch.Tensor]:
+def example_inputs(net: StyledGenerator, height: int = 67, width: int = 93) -> list[torch.Tensor]:
     """Inputs of an odd size (so the exporter sees the cropping that odd sizes need)."""
     config = net.config
     sizes = config.scale_sizes(height, width)
     content = [torch.rand(1, 3, height, width)] if config.content_channels else []
     noise = [torch.rand(1, config.noise_channels, h, w) for h, w in sizes] if config.noise_channels else []
-    return content + noise
+    style = [torch.full((1, config.styles), 1 / config.styles)] if config.styles > 1 else []
+    return content + noise + style
 
 
-def export_onnx(net: PyramidGenerator, path: str | Path, weights_file: Path | None = None, kind: str = "") -> Path:
+def export_onnx(net: StyledGenerator, path: str | Path, weights_file: Path | None = None, kind: str = "") -> Path:
     """Write `net` as an ONNX graph at `path` (atomically). With `weights_file` (the model's
     model.safetensors) the graph reads its weights from that file instead of holding a copy."""
     import onnx
@@ -58,7 +61,8 @@ def export_onnx(net: PyramidGenerator, path: str | Path, weights_file: Path | No
     path = Path(path)
     net = net.float().eval()
     names = net.config.input_names()
-    axes = {name: {0: "batch", 2: f"height_{name}", 3: f"width_{name}"} for name in names}
+    axes = {name: {0: "batch", 2: f"height_{name}", 3: f"width_{name}"} if name != "style" else {0: "batch"}
+            for name in names}
     axes["image"] = {0: "batch", 2: "height", 3: "width"}
     buffer = tempfile.NamedTemporaryFile(suffix=".onnx", delete=False)
     buffer.close()

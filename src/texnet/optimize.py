@@ -12,12 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from tqdm.auto import tqdm
 
 from .descriptor import CONTENT_LAYER, TEXTURE_LAYERS, VGG19Descriptor
 from .errors import TexnetError
 from .image_io import quantize
 from .losses import TextureTarget, content_loss, total_variation
+from .progress import progress_bar
 
 
 @dataclass
@@ -79,7 +79,7 @@ def optimize_image(loss_fn: Callable[[torch.Tensor], torch.Tensor], init: torch.
             best.update(loss=value, image=image.detach().clone())
         return loss
 
-    with tqdm(range(config.iters), disable=not config.progress, unit="it", dynamic_ncols=True) as bar:
+    with progress_bar(range(config.iters), enabled=config.progress, unit="it") as bar:
         for _ in bar:
             loss = float(optimizer.step(closure).detach()) / scale
             if not math.isfinite(loss):

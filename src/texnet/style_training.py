@@ -1,20 +1,29 @@
-"""Training a stylization network for one painting (Ulyanov et al. 2016, section 4).
+"""Training a stylization network for one painting, or several in one net (Ulyanov et al. 2016,
+section 4; several styles by conditional instance norm, Dumoulin et al. 2017).
 
-Each step stylizes a batch of random crops of photos and is scored by the painting's Gram
+Each step stylizes a batch of random crops of photos and is scored by a painting's Gram
 matrices (style) and the photos' own relu4_2 activations (content): the objective of the Gatys
-baseline `texnet transfer`, whose results the benchmark compares with the same weights. Photos
-are read from disk as they are drawn: a folder of thousands never sits in memory.
+baseline `texnet transfer`. With several paintings each crop is stylized towards one of them in
+turn, through that style's row of every conditional norm.
+
+Crops stream from disk through a DataLoader with worker processes, each crop drawn from its
+global index alone (photo, scale, position): the data do not depend on how many processes or
+workers train, nor on whether a run was resumed, so runs under torchrun follow the loss curve
+of one process with the same global batch (texnet.distributed).
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
+from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from .descriptor import CONTENT_LAYER, TEXTURE_LAYERS
@@ -39,6 +48,7 @@ class StyleTrainConfig(RunConfig):
     style_weight: float = 1e-4  # the Gatys baseline uses 1e-3; see the README on why training wants less
     content_weight: float = 1.0
     style_size: int = 256  # the painting is shrunk to this longer side: it sets the brush-stroke scale
+    workers: int = 1  # processes that decode and crop photos while the net trains
 
 
 STYLE_PRESETS = {
@@ -49,49 +59,65 @@ STYLE_PRESETS = {
 }
 
 
-class ContentCrops:
-    """Random size x size crops of random photos, decoded only when drawn. Unreadable photos
-    are skipped (and reported once); training stops only if none can be read."""
+def read_photo(path: Path, unreadable: set[Path]) -> Image.Image | None:
+    """The photo, or None (reported once per process) if it cannot be read."""
+    if path in unreadable:
+        return None
+    try:
+        return load_image(path)
+    except TexnetError as error:
+        unreadable.add(path)
+        tqdm.write(f"texnet: skipping {error}")
+        return None
 
-    def __init__(self, files: list[Path], size: int):
+
+class ContentCrops(Dataset):
+    """Crop number i of a run: a size x size crop of a photo, both drawn from (seed, i) alone.
+    Photos are decoded only when drawn, so a folder of thousands costs no memory; an unreadable
+    photo is skipped (reported once) and another drawn in its place."""
+
+    def __init__(self, files: list[Path], size: int, seed: int):
         if not files:
             raise TexnetError("no photos to train on: the content folder holds no images")
-        self.files, self.size, self.unreadable = list(files), size, set()
-        self.readable = set(self.files)  # not yet found unreadable
+        self.files, self.size, self.seed = list(files), size, seed
+        self.unreadable: set[Path] = set()
 
-    def batch(self, count: int, rng: torch.Generator) -> torch.Tensor:
-        return torch.cat([self.crop(rng) for _ in range(count)])
+    def __len__(self) -> int:  # crops are drawn by index without end; DataLoader asks
+        return 2 ** 62
 
-    def crop(self, rng: torch.Generator) -> torch.Tensor:
-        while self.readable:
-            photo = self.read(self.files[int(torch.randint(len(self.files), (1,), generator=rng))])
+    def __getitem__(self, index: int) -> torch.Tensor:
+        rng = np.random.default_rng([self.seed, index])
+        while len(self.unreadable) < len(self.files):
+            photo = read_photo(self.files[int(rng.integers(len(self.files)))], self.unreadable)
             if photo is not None:
-                return random_crop(photo, self.size, rng)
+                return random_crop(photo, self.size, rng)[0]
         raise TexnetError("none of the photos in the content folder can be read")
 
-    def read(self, path: Path) -> Image.Image | None:
-        """The photo, or None (reported once) if it cannot be read."""
-        if path in self.unreadable:
-            return None
-        try:
-            return load_image(path)
-        except TexnetError as error:
-            self.unreadable.add(path)
-            self.readable.discard(path)
-            tqdm.write(f"texnet: skipping {error}")
-            return None
+
+class StepIndices:
+    """The crop indices each step of this process takes: step t of a run with global batch B
+    takes crops t*B ... t*B+B-1, and each process its share of them."""
+
+    def __init__(self, first_step: int, batch: int, share: slice):
+        self.first_step, self.batch, self.share = first_step, batch, share
+
+    def __iter__(self) -> Iterator[list[int]]:
+        step = self.first_step
+        while True:
+            yield list(range(step * self.batch, (step + 1) * self.batch))[self.share]
+            step += 1
 
 
-def random_crop(photo: Image.Image, size: int, rng: torch.Generator) -> torch.Tensor:
+def random_crop(photo: Image.Image, size: int, rng: np.random.Generator) -> torch.Tensor:
     """A size x size crop at a random scale: the shorter side is resized to between size and
     2 * size (or the photo's own), so strokes meet objects at several sizes."""
     shorter = min(photo.size)
-    target = int(torch.randint(size, max(size, min(shorter, 2 * size)) + 1, (1,), generator=rng))
+    target = int(rng.integers(size, max(size, min(shorter, 2 * size)) + 1))
     scale = target / shorter
     photo = photo.resize((max(size, round(photo.width * scale)), max(size, round(photo.height * scale))),
                          Image.Resampling.BILINEAR)
-    left = int(torch.randint(photo.width - size + 1, (1,), generator=rng))
-    top = int(torch.randint(photo.height - size + 1, (1,), generator=rng))
+    left = int(rng.integers(photo.width - size + 1))
+    top = int(rng.integers(photo.height - size + 1))
     return image_to_tensor(photo.crop((left, top, left + size, top + size)))
 
 
@@ -104,42 +130,68 @@ def split_photos(folder: str | Path) -> tuple[list[Path], list[Path]]:
 
 
 class StyleTrainer(Trainer):
-    def __init__(self, style: Image.Image, content_folder: str | Path, output: Path,
+    def __init__(self, styles: Image.Image | dict[str, Image.Image], content_folder: str | Path, output: Path,
                  config: StyleTrainConfig = StyleTrainConfig(), descriptor=None, device="cpu", progress: bool = True):
+        if isinstance(styles, Image.Image):
+            styles = {"style": styles}
+        if not styles:
+            raise TexnetError("give at least one painting to train on")
+        config = replace(config, generator=replace(config.generator, styles=len(styles)))
         if config.generator.content_channels != 3:
             raise TexnetError("a stylization network needs content_channels=3 (see stylizer.VARIANTS)")
         super().__init__(config, output, device, progress, min_size=32)
-        self.style = resize_to_fit(style, config.style_size)
+        self.names = list(styles)
+        self.paintings = [resize_to_fit(painting, config.style_size) for painting in styles.values()]
         train_files, preview_files = split_photos(content_folder)
-        self.crops = ContentCrops(train_files, config.size)
+        self.crops = ContentCrops(train_files, config.size, config.seed)
         # Read now, not after hours of training: a corrupt preview photo is skipped, never fatal.
-        self.previews = [photo for photo in map(self.crops.read, preview_files) if photo is not None]
+        self.previews = [photo for path in preview_files if (photo := read_photo(path, set())) is not None]
         self.descriptor = training_descriptor(descriptor, (*TEXTURE_LAYERS, CONTENT_LAYER), self.bf16, self.device)
         # The content target needs VGG only up to relu4_2: a view of the same weights that stops there.
         self.content_descriptor = copy.copy(self.descriptor)
         self.content_descriptor.layers = (CONTENT_LAYER,)
-        self.target = TextureTarget.from_image(self.descriptor, image_to_tensor(self.style).to(self.device),
-                                               {name: 1.0 for name in TEXTURE_LAYERS})
+        self.target = TextureTarget.from_images(self.descriptor, [image_to_tensor(p).to(self.device)
+                                                                  for p in self.paintings],
+                                                {name: 1.0 for name in TEXTURE_LAYERS})
+        self.batches: Iterator[torch.Tensor] | None = None  # opened at the first step, after any resume
         self.terms = (float("nan"), float("nan"))  # (style, content) of the last step, for the record
+
+    def next_photos(self) -> torch.Tensor:
+        if self.batches is None:
+            indices = StepIndices(self.iteration, self.config.batch, self.share)
+            self.batches = iter(DataLoader(self.crops, batch_sampler=indices, num_workers=self.config.workers,
+                                           persistent_workers=self.config.workers > 0))
+        return next(self.batches).to(self.device)
 
     def loss(self) -> torch.Tensor:
         config = self.config
-        photos = self.crops.batch(config.batch, self.rng).to(self.device)
+        photos = self.next_photos()
+        # Each crop's style follows its global index, so every style gets its turn in every batch.
+        first = self.iteration * config.batch + self.share.start
+        which = torch.arange(first, first + len(photos)) % len(self.names)
+        style = torch.nn.functional.one_hot(which, len(self.names)).float().to(self.device)
         noise = self.net.make_noise(config.batch, config.size, config.size, self.rng, self.device)
         with torch.no_grad():
             content_target = self.content_descriptor(photos)[CONTENT_LAYER]
-        features = self.descriptor(self.generate(noise, photos))
-        style = self.target.loss(features).mean()
+        features = self.descriptor(self.generate([scale[self.share] for scale in noise], photos, style))
+        style_loss = self.target.loss(features, which.to(self.device)).mean()
         content = content_loss(features[CONTENT_LAYER], content_target).mean()
-        self.terms = (float(style.detach()), float(content.detach()))
-        return config.style_weight * style + config.content_weight * content
+        self.terms = (float(style_loss.detach()), float(content.detach()))
+        return config.style_weight * style_loss + config.content_weight * content
+
+    def finish(self):
+        self.batches = None  # ends the loader's worker processes
+        return super().finish()
 
     def data_digest(self) -> str:
+        record = "".join(f"{name}:{image_digest(painting)}\n" for name, painting in zip(self.names, self.paintings))
         names = "\n".join(path.name for path in self.crops.files)
-        return hashlib.sha256((image_digest(self.style) + names).encode()).hexdigest()
+        return hashlib.sha256((record + names).encode()).hexdigest()
 
     def model(self) -> Stylizer:
-        info = {**self.training_info(), "style_sha256": image_digest(self.style), "style_size": list(self.style.size),
+        info = {**self.training_info(), "styles": self.names,
+                "style_sha256": [image_digest(painting) for painting in self.paintings],
+                "style_size": [list(painting.size) for painting in self.paintings],
                 "final_style_loss": self.terms[0], "final_content_loss": self.terms[1],
                 "content_photos": len(self.crops.files)}
         return Stylizer(self.net, info)
@@ -151,23 +203,25 @@ class StyleTrainer(Trainer):
 
 
 def before_after_grid(model: Stylizer, photos: list[Image.Image], gap: int = 8) -> Image.Image:
-    """Photos on the top row, their stylized versions below."""
-    results = [model.stylize(photo) for photo in photos]
+    """Photos on the top row, their stylized versions below (one row per style of a multi-style model)."""
+    styles = model.style_names() if model.config.styles > 1 else [None]
+    rows = [photos] + [[model.stylize(photo, style=style) for photo in photos] for style in styles]
     width = sum(photo.width for photo in photos) + gap * (len(photos) - 1)
     height = max(photo.height for photo in photos)
-    grid = Image.new("RGB", (width, 2 * height + gap), "white")
-    left = 0
-    for photo, result in zip(photos, results):
-        grid.paste(photo, (left, 0))
-        grid.paste(result, (left, height + gap))
-        left += photo.width + gap
+    grid = Image.new("RGB", (width, len(rows) * (height + gap) - gap), "white")
+    for row, images in enumerate(rows):
+        left = 0
+        for image in images:
+            grid.paste(image, (left, row * (height + gap)))
+            left += image.width + gap
     return grid
 
 
-def train_style(style: Image.Image, content_folder: str | Path, output: str | Path,
+def train_style(styles: Image.Image | dict[str, Image.Image], content_folder: str | Path, output: str | Path,
                 config: StyleTrainConfig = StyleTrainConfig(), resume: bool = False, device="cpu",
                 descriptor=None, progress: bool = True) -> Stylizer:
-    """Train a stylization network for the painting `style` on crops of the photos in
-    `content_folder` and save it (with checkpoint, loss curve and before/after grid) in `output`."""
-    trainer = StyleTrainer(style, content_folder, Path(output), config, descriptor, device, progress)
+    """Train a stylization network for a painting (or {name: painting} for several in one net) on
+    crops of the photos in `content_folder` and save it (with checkpoint, loss curve and
+    before/after grid) in `output`."""
+    trainer = StyleTrainer(styles, content_folder, Path(output), config, descriptor, device, progress)
     return trainer.train(resume)

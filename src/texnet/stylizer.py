@@ -1,10 +1,14 @@
 """Stylizing photos in one forward pass: `Stylizer.from_pretrained("starry-night").stylize(photo)`.
 
-A stylization network is the texture generator with the photo, downsampled to every scale,
-as extra input channels (Ulyanov et al. 2016, section 4). Two variants:
-- "paper": 3 noise channels beside the photo and batch normalisation (ICML 2016);
-- "improved": instance normalisation and no noise (Improved Texture Networks, CVPR 2017).
-Reflection padding keeps the photo's borders free of the dark frame zero padding leaves.
+A stylization network takes the photo as input (Ulyanov et al. 2016, section 4). Variants:
+- "residual": Johnson et al.'s encoder, residual blocks at a quarter of the resolution and
+  decoder (the texture_nets authors' own choice for stylization);
+- "improved": the texture pyramid with the photo at every scale, instance normalisation and no
+  noise (Improved Texture Networks, CVPR 2017);
+- "paper": the same with 3 noise channels and batch normalisation (ICML 2016).
+Reflection padding keeps the photo's borders free of the dark frame zero padding leaves. A net
+trained on several paintings holds one row of normalisation parameters per style; a blend of
+styles mixes the rows.
 """
 
 from __future__ import annotations
@@ -21,9 +25,12 @@ from .runtime import BYTES_PER_PIXEL, memory_budget
 from .sampling import check_seed
 
 VARIANTS = {
+    "residual": GeneratorConfig(architecture="residual", channels=8, blocks=5, edge_kernel=9, noise_channels=0,
+                                content_channels=3, norm="instance", padding="reflect"),
     "improved": GeneratorConfig(noise_channels=0, content_channels=3, norm="instance", padding="reflect"),
     "paper": GeneratorConfig(noise_channels=3, content_channels=3, norm="batch", padding="reflect"),
 }
+STROKE_SCALES = (0.25, 4.0)
 
 
 class Stylizer(PretrainedGenerator):
@@ -35,6 +42,33 @@ class Stylizer(PretrainedGenerator):
         if config.content_channels != 3:
             raise TexnetError("a stylization network takes a photo; this one is a texture network")
 
+    def style_names(self) -> list[str]:
+        names = self.info.get("styles")
+        valid = isinstance(names, list) and len(names) == self.config.styles and all(isinstance(n, str) for n in names)
+        return names if valid else [f"style-{index}" for index in range(self.config.styles)]
+
+    def style_weights(self, style) -> np.ndarray | None:
+        """The style weights for `style`: a name, a blend such as "a:0.5,b:0.5" (weights are
+        normalised to sum to 1), or {name: weight}; None for a single-style model."""
+        names = self.style_names()
+        if self.config.styles == 1:
+            if style is not None and style not in names:
+                raise TexnetError("this model holds one style; leave the style out")
+            return None
+        if style is None:
+            raise TexnetError(f"this model holds {len(names)} styles: choose one or a blend of {', '.join(names)}")
+        blend = parse_blend(style) if isinstance(style, str) else dict(style)
+        weights = np.zeros(len(names), np.float32)
+        for name, weight in blend.items():
+            if name not in names:
+                raise TexnetError(f"no style '{name}' in this model; it holds {', '.join(names)}")
+            if not isinstance(weight, (int, float)) or not np.isfinite(weight) or weight < 0:
+                raise TexnetError(f"style weight of '{name}' must be a number of at least 0, not {weight!r}")
+            weights[names.index(name)] += weight
+        if weights.sum() <= 0:
+            raise TexnetError("the style weights must add up to more than 0")
+        return weights / weights.sum()
+
     def seed_for(self, seed: int | None) -> int:
         """The noise seed; a seed for a net without noise would silently change nothing, so it is refused."""
         if seed is None:
@@ -45,12 +79,15 @@ class Stylizer(PretrainedGenerator):
 
     def stylize(self, image, strength: float = 1.0, preserve_colors: bool = False, max_size: int | None = None,
                 seed: int | None = None, bf16: bool | None = None, backend: str = "auto",
-                memory_limit_mb: float | None = None) -> Image.Image:
+                memory_limit_mb: float | None = None, style=None, stroke_scale: float = 1.0) -> Image.Image:
         """The photo in this style, the same size as the photo (after `max_size`, if given).
 
         `image` is a PIL image, a NumPy array or a tensor (see image_io.as_rgb_image).
         `strength` in [0, 1] blends the result with the photo (0 gives the photo back);
         `preserve_colors` keeps the photo's colours and takes only the luminance of the result;
+        `style`: for a multi-style model, a style name or a blend ("a:0.5,b:0.5");
+        `stroke_scale` > 1 paints larger strokes, < 1 smaller ones (0.25 to 4): the net runs on
+        the photo scaled by 1 / stroke_scale, and its result is scaled back to the photo's size;
         `backend`, `bf16` and `memory_limit_mb` as for TextureGenerator.sample: photos over the
         memory limit are stylized in exact strips.
         """
@@ -62,31 +99,44 @@ class Stylizer(PretrainedGenerator):
                 raise TexnetError(f"max size must be a whole number of pixels, at least 1, not {max_size!r}")
             photo = resize_to_fit(photo, max_size)
         seed = self.seed_for(seed)
+        weights = self.style_weights(style)
+        low, high = STROKE_SCALES
+        if not isinstance(stroke_scale, (int, float)) or not low <= stroke_scale <= high:
+            raise TexnetError(f"stroke scale must be between {low:g} and {high:g}, not {stroke_scale!r}")
         if strength == 0:
             return photo.copy()
-        result = Image.fromarray(self.stylize_pixels(np.asarray(photo), seed, bf16, backend, memory_limit_mb))
+        scaled = photo if stroke_scale == 1 else photo.resize(
+            (max(1, round(photo.width / stroke_scale)), max(1, round(photo.height / stroke_scale))),
+            Image.Resampling.LANCZOS)
+        result = Image.fromarray(self.stylize_pixels(np.asarray(scaled), seed, bf16, backend, memory_limit_mb, weights))
+        if result.size != photo.size:
+            result = result.resize(photo.size, Image.Resampling.LANCZOS)
         if preserve_colors:
             result = keep_colors(result, photo)
         return result if strength == 1 else Image.blend(photo, result, strength)
 
-    def stylize_tensor(self, content, seed: int | None = None, bf16: bool | None = None, backend: str = "auto"):
+    def stylize_tensor(self, content, seed: int | None = None, bf16: bool | None = None, backend: str = "auto",
+                       style=None):
         """(B, 3, H, W) in [0, 1] -> the stylized batch as a float tensor, exactly (B, 3, H, W), in one pass."""
         import torch
 
         height, width = content.shape[-2:]
         padded = edge_pad(content.detach().float().cpu().numpy(), self.config.min_side)
         chosen = self.backend(backend, padded.shape[-2] * padded.shape[-1] * len(padded), bf16=bf16)
-        output = self.run(self.inputs(padded, self.seed_for(seed), len(padded)), chosen, bf16)
-        return torch.from_numpy(np.ascontiguousarray(output[..., :height, :width]))
+        inputs = self.inputs(padded, self.seed_for(seed), len(padded), self.style_weights(style))
+        return torch.from_numpy(np.ascontiguousarray(self.run(inputs, chosen, bf16)[..., :height, :width]))
 
-    def inputs(self, content: np.ndarray, seed: int, batch: int) -> list[np.ndarray]:
-        if not self.config.noise_channels:
-            return [content]
-        sizes = self.config.scale_sizes(*content.shape[-2:])
-        return [content] + batch_noise([seed + index for index in range(batch)], sizes, self.config.noise_channels)
+    def inputs(self, content: np.ndarray, seed: int, batch: int, weights: np.ndarray | None) -> list[np.ndarray]:
+        """The net's inputs for a batch of photos, in the order of GeneratorConfig.input_names."""
+        noise = []
+        if self.config.noise_channels:
+            sizes = self.config.scale_sizes(*content.shape[-2:])
+            noise = batch_noise([seed + index for index in range(batch)], sizes, self.config.noise_channels)
+        style = [] if weights is None else [np.tile(weights, (batch, 1))]
+        return [content] + noise + style
 
     def stylize_pixels(self, photo: np.ndarray, seed: int, bf16: bool | None, backend: str,
-                       memory_limit_mb: float | None) -> np.ndarray:
+                       memory_limit_mb: float | None, weights: np.ndarray | None = None) -> np.ndarray:
         """(H, W, 3) uint8 -> the stylized (H, W, 3) uint8: in one pass, or in exact strips (PyTorch)
         where one pass would not fit in the memory limit. Photos smaller than the coarsest scale
         allows are edge-padded, then cropped."""
@@ -101,14 +151,15 @@ class Stylizer(PretrainedGenerator):
             bytes_per_pixel = BYTES_PER_PIXEL[f"torch-{precision}"]
         if pixels * bytes_per_pixel <= budget:
             content = padded[None].astype(np.float32) / 255
-            output = self.run(self.inputs(content, seed, 1), chosen, bf16)[0]
+            output = self.run(self.inputs(content, seed, 1, weights), chosen, bf16)[0]
             return to_uint8(output[:, :height, :width]).transpose(1, 2, 0)
         if chosen == "onnx":
             raise TexnetError(f"a {width}x{height} photo needs about {pixels * bytes_per_pixel / 1e9:.1f} GB in one "
                               "onnxruntime pass, over the memory limit; --backend torch stylizes it in strips")
-        return self.stylize_in_strips(padded, seed, budget, bf16)[:height, :width]
+        return self.stylize_in_strips(padded, seed, budget, bf16, weights)[:height, :width]
 
-    def stylize_in_strips(self, photo: np.ndarray, seed: int, budget: int, bf16: bool | None) -> np.ndarray:
+    def stylize_in_strips(self, photo: np.ndarray, seed: int, budget: int, bf16: bool | None,
+                          weights: np.ndarray | None) -> np.ndarray:
         import torch
 
         from .strips import content_rows
@@ -128,8 +179,21 @@ class Stylizer(PretrainedGenerator):
         def write(start: int, stop: int, rgb) -> None:
             out[start:stop] = to_uint8(rgb.numpy()).transpose(1, 2, 0)
 
-        self.runner("torch").run_in_strips(inputs, height, width, budget, write, bf16)
+        self.runner("torch").run_in_strips(inputs, height, width, budget, write, bf16,
+                                           None if weights is None else weights[None])
         return out
+
+
+def parse_blend(text: str) -> dict[str, float]:
+    """"a" -> {a: 1}; "a:0.5,b:0.5" -> {a: 0.5, b: 0.5}."""
+    blend = {}
+    for part in text.split(","):
+        name, _, weight = part.strip().partition(":")
+        try:
+            blend[name.strip()] = blend.get(name.strip(), 0.0) + (float(weight) if weight else 1.0)
+        except ValueError:
+            raise TexnetError(f"style '{text}': expected NAME or NAME:WEIGHT,NAME:WEIGHT, ...") from None
+    return blend
 
 
 def edge_pad(images: np.ndarray, min_side: int) -> np.ndarray:

@@ -10,25 +10,29 @@ from __future__ import annotations
 import copy
 import json
 import math
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
-from tqdm.auto import tqdm
 
+from . import distributed
 from .atomic_write import write_atomically
 from .descriptor import TEXTURE_LAYERS, VGG19Descriptor
 from .errors import TexnetError
-from .generators import GeneratorConfig, PyramidGenerator, bf16_is_fast
+from .generators import GeneratorConfig, bf16_is_fast, build_generator
 from .image_io import image_to_tensor, resize_to_fit
-from .losses import TextureTarget
+from .losses import NormalizeGradient, SW_LAYERS, SlicedWassersteinTarget, SpectrumTarget, TextureTarget
 from .outputs import check_model_output
+from .progress import progress_bar
 from .sampling import MAX_SEED, TextureGenerator, image_digest
 
 CHECKPOINT = "checkpoint"
+ESTIMATE_AFTER = 5  # iterations timed before the run says how long it will take
 
 
 @dataclass
@@ -46,6 +50,7 @@ class RunConfig:
     bf16: bool | None = False  # run VGG and the generator in bfloat16; None: where the hardware computes it natively
     seed: int = 0
     checkpoint_every: int = 100
+    minutes_budget: float | None = None  # the time the recipe is meant to take; a slower run says so at its start
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
 
 
@@ -53,6 +58,12 @@ class RunConfig:
 class TrainConfig(RunConfig):
     example_size: int = 256  # the example is shrunk to this longer side
     diversity: float = 0.0  # Improved Texture Networks' diversity term weight
+    loss: str = "gram"  # "gram" (the paper) or "sw" (sliced Wasserstein, Heitz et al. 2021)
+    normalize_gradients: bool = False  # texture_nets' per-layer L1 normalisation of the loss gradient
+    vgg_padding: str = "same"  # "valid": VGG without padding (texture_nets' -vgg_no_pad)
+    multiscale: float = 0.0  # weight of the same loss on sample and example at half resolution
+    spectrum: float = 0.0  # weight of the log power spectrum term (losses.SpectrumTarget)
+    init_from: str | None = None  # a model (folder or built-in name) whose weights to start from
 
 
 PRESETS = {
@@ -82,18 +93,23 @@ def diversity_loss(features: dict[str, torch.Tensor]) -> torch.Tensor:
 
 class Trainer:
     """The loop every generator is trained with: Adam on a step schedule, a progress bar,
-    atomic checkpoints and exact resume. Subclasses say what one step's loss is (`loss`),
-    what identifies the training data (`data_digest`), and what a finished model looks like
-    (`model`, `write_previews`).
+    atomic checkpoints and exact resume, on one process or several (texnet.distributed).
+    Subclasses say what one step's loss is (`loss`, on this process's `share` of the batch), what
+    identifies the training data (`data_digest`), and what a finished model looks like (`model`,
+    `write_previews`).
     """
 
     def __init__(self, config: RunConfig, output: Path, device="cpu", progress: bool = True, min_size: int = 16):
         check_run_config(config, min_size)
-        self.config, self.output, self.device, self.progress = config, Path(output), torch.device(device), progress
+        self.ranks = distributed.join(torch.device(device))
+        self.share = self.ranks.share(config.batch)
+        self.device = self.ranks.device(torch.device(device))
+        self.config, self.output, self.progress = config, Path(output), progress and self.ranks.main
         self.bf16 = bf16_is_fast(self.device) if config.bf16 is None else config.bf16
         torch.set_flush_denormal(True)  # denormals slow some CPUs down 2x and change nothing
-        torch.manual_seed(config.seed)  # the generator's initial weights
-        self.net = PyramidGenerator(config.generator).to(self.device)
+        torch.manual_seed(config.seed)  # the generator's initial weights, the same on every process
+        self.net = build_generator(config.generator).to(self.device)
+        self.trained_net = distributed.wrap(self.net, self.ranks, self.device)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
         self.rng = torch.Generator().manual_seed(config.seed)  # noise and data draws, saved in checkpoints
         self.iteration, self.history = 0, []
@@ -118,29 +134,45 @@ class Trainer:
         loss.backward()
         self.optimizer.step()
         self.iteration += 1
-        self.history.append(float(loss.detach()))
+        self.history.append(self.ranks.average(float(loss.detach())))
         return self.history[-1]
 
     def generate(self, *inputs) -> torch.Tensor:
         # bf16 autocast halves the generator's cost on AVX-512 BF16 CPUs; weights stay float32.
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            return self.net(*inputs).float()
+            return self.trained_net(*inputs).float()
 
     def train(self, resume: bool = False):
         """Train to `config.iters` and save everything; `resume` continues the output's checkpoint.
         The output folder must be new, empty, or (with `resume`) hold a checkpoint."""
-        check_model_output(self.output, resume)
+        if self.ranks.main:  # it creates the folder: one process does, the others find it
+            check_model_output(self.output, resume)
+        self.ranks.barrier()
         if resume and not self.load_checkpoint():
             raise TexnetError(f"{self.output}: no checkpoint to resume from")
-        with tqdm(total=self.config.iters, initial=self.iteration, disable=not self.progress,
-                  unit="it", dynamic_ncols=True) as bar:
+        with progress_bar(total=self.config.iters, initial=self.iteration, enabled=self.progress, unit="it") as bar:
+            timed_from = None
             while self.iteration < self.config.iters:
                 loss = self.step()
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.4g}")
+                if timed_from is None:  # the first step warms caches up: time from the second
+                    timed_from = (self.iteration, time.monotonic())
+                elif self.iteration == timed_from[0] + ESTIMATE_AFTER and self.progress:
+                    bar.write(self.estimate((time.monotonic() - timed_from[1]) / ESTIMATE_AFTER))
                 if self.iteration % self.config.checkpoint_every == 0 and self.iteration < self.config.iters:
                     self.save_checkpoint()
         return self.finish()
+
+    def estimate(self, seconds_per_iteration: float) -> str:
+        """What the run will take on this machine, and whether that exceeds the recipe's budget."""
+        minutes = seconds_per_iteration * (self.config.iters - self.iteration) / 60
+        line = f"texnet: about {minutes:.0f} min to go on this machine ({seconds_per_iteration:.2f} s per iteration)"
+        budget = self.config.minutes_budget
+        if budget is not None and minutes > 1.1 * budget:
+            line += (f"; this recipe is meant to take {budget:g} min, so this machine is slower than the ones it "
+                     f"was timed on{'' if self.bf16 else ' (no native bfloat16 here)'}")
+        return line
 
     def training_info(self) -> dict:
         settings = {key: value for key, value in asdict(self.config).items() if key != "generator"}
@@ -149,14 +181,18 @@ class Trainer:
 
     def finish(self):
         model = self.model()
-        model.save_pretrained(self.output)
-        self.save_checkpoint()
-        save_loss_curve(self.history, self.output / "loss.png")
-        self.write_previews(model)
+        if self.ranks.main:
+            model.save_pretrained(self.output)
+            self.save_checkpoint()
+            save_loss_curve(self.history, self.output / "loss.png")
+            self.write_previews(model)
+        self.ranks.barrier()
         return model
 
     # Checkpoints: everything needed to continue exactly, in safetensors + JSON (no pickle).
     def save_checkpoint(self) -> None:
+        if not self.ranks.main:
+            return
         folder = self.output / CHECKPOINT
         folder.mkdir(parents=True, exist_ok=True)
         tensors = {f"net.{k}": v for k, v in self.net.state_dict().items()}
@@ -230,11 +266,12 @@ def check_run_config(config: RunConfig, min_size: int) -> None:
     config.generator.validate()
 
 
-def training_descriptor(descriptor: VGG19Descriptor | None, layers, bf16: bool, device) -> VGG19Descriptor:
-    """The descriptor (real weights unless one is given) on `device` with the run's bf16 setting;
-    a shallow copy shares the frozen weights but not the caller's bf16 flag."""
+def training_descriptor(descriptor: VGG19Descriptor | None, layers, bf16: bool, device,
+                        padding: str = "same") -> VGG19Descriptor:
+    """The descriptor (real weights unless one is given) on `device`, returning `layers`, with the
+    run's bf16 and padding settings; a shallow copy shares the frozen weights, not the caller's settings."""
     descriptor = copy.copy(descriptor or VGG19Descriptor.pretrained(layers)).to(device)
-    descriptor.bf16 = bf16
+    descriptor.layers, descriptor.bf16, descriptor.padding = tuple(layers), bf16, padding
     return descriptor
 
 
@@ -243,17 +280,53 @@ class TextureTrainer(Trainer):
                  device="cpu", progress: bool = True):
         if config.diversity and config.batch < 2:
             raise TexnetError("--diversity compares samples within a batch: use --batch 2 or more")
+        if config.loss not in ("gram", "sw"):
+            raise TexnetError(f"loss must be 'gram' or 'sw', not {config.loss!r}")
         super().__init__(config, output, device, progress)
         self.example = resize_to_fit(example, config.example_size)
-        self.descriptor = training_descriptor(descriptor, TEXTURE_LAYERS, self.bf16, self.device)
-        self.target = TextureTarget.from_image(self.descriptor, image_to_tensor(self.example).to(self.device))
+        layers = SW_LAYERS if config.loss == "sw" else TEXTURE_LAYERS
+        self.descriptor = training_descriptor(descriptor, layers, self.bf16, self.device, config.vgg_padding)
+        pixels = image_to_tensor(self.example).to(self.device)
+        scales = [(1.0, pixels)] + ([(config.multiscale, F.avg_pool2d(pixels, 2))] if config.multiscale else [])
+        for _, image in scales:
+            if min(image.shape[-2:]) < self.descriptor.min_input_side():
+                raise TexnetError(f"the example ({self.example.width}x{self.example.height}) is too small for "
+                                  "these loss settings: drop --multiscale or VGG without padding")
+        self.targets = [(weight, self.texture_target(image)) for weight, image in scales]
+        self.spectrum = SpectrumTarget.from_image(pixels, config.size) if config.spectrum else None
+        if config.init_from:
+            self.start_from(config.init_from)
+
+    def texture_target(self, image: torch.Tensor):
+        if self.config.loss == "sw":
+            return SlicedWassersteinTarget.from_image(self.descriptor, image)
+        return TextureTarget.from_image(self.descriptor, image)
+
+    def start_from(self, name_or_path: str) -> None:
+        """Warm start: the weights of an existing texture model of the same architecture."""
+        donor = TextureGenerator.from_pretrained(name_or_path)
+        if donor.config != self.config.generator:
+            raise TexnetError(f"--init-from {name_or_path}: its generator {donor.config} differs from this run's")
+        self.net.load_state_dict(donor.net.state_dict())
+
+    def texture_loss(self, images: torch.Tensor, target) -> tuple[torch.Tensor, dict]:
+        features = self.descriptor(images)
+        scored = ({name: NormalizeGradient.apply(value) for name, value in features.items()}
+                  if self.config.normalize_gradients else features)
+        loss = target.loss(scored, self.rng) if self.config.loss == "sw" else target.loss(scored)
+        return loss, features
 
     def loss(self) -> torch.Tensor:
         config = self.config
         noise = self.net.make_noise(config.batch, config.size, config.size, self.rng, self.device)
-        features = self.descriptor(self.generate(noise))
-        texture = self.target.loss(features).mean()
-        return texture + config.diversity * diversity_loss(features) if config.diversity else texture
+        samples = self.generate([scale[self.share] for scale in noise])
+        total, features = self.texture_loss(samples, self.targets[0][1])
+        for weight, target in self.targets[1:]:
+            total = total + weight * self.texture_loss(F.avg_pool2d(samples, 2), target)[0]
+        if self.spectrum is not None:
+            total = total + config.spectrum * self.spectrum.loss(samples)
+        total = total.mean()
+        return total + config.diversity * diversity_loss(features) if config.diversity else total
 
     def data_digest(self) -> str:
         return image_digest(self.example)
