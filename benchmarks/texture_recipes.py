@@ -39,15 +39,12 @@ RECIPES = {
 
 def recipe_config(name: str, texture: str, iters: int):
     """The cpu preset, its schedule scaled to `iters`, with the recipe's options."""
-    from texnet.training import PRESETS
+    from texnet.training import PRESETS, scaled_to
 
-    base = PRESETS["cpu"]
-    scale = iters / base.iters
     options = dict(RECIPES[name])
     if options.get("init_from") == "donor":
         options["init_from"] = DONORS.get(texture, "brick")
-    return replace(base, iters=iters, decay_start=round(base.decay_start * scale),
-                   decay_every=max(1, round(base.decay_every * scale)), **options)
+    return replace(scaled_to(PRESETS["cpu"], iters), **options)
 
 
 def train(name: str, texture: str, iters: int, descriptor) -> dict | None:

@@ -171,6 +171,10 @@ def build_parser() -> ArgumentParser:
     sample.add_argument("--count", type=whole_number(1, 10000), default=1, help="number of different samples (default 1)")
     sample.add_argument("--tile-preview", action="store_true",
                         help="also write OUTPUT-tiled.EXT, the sample repeated 2x2, to check the seams")
+    sample.add_argument("--frames", type=whole_number(2, 100_000),
+                        help="write an animation of this many frames that loops seamlessly through the noise "
+                             "(OUTPUT .mp4 or .gif)")
+    sample.add_argument("--fps", type=number(1, 120), default=24.0, help="frames per second (default 24)")
     add_inference_options(sample)
     sample.set_defaults(run=run_sample)
 
@@ -187,6 +191,9 @@ def build_parser() -> ArgumentParser:
                        help="the network: residual (Johnson et al.), improved (the pyramid with instance norm) or "
                             "paper (the pyramid with batch norm and noise)")
     style.add_argument("--workers", type=whole_number(0, 64), help="processes that read photos (default 1)")
+    style.add_argument("--init-from", metavar="MODEL", help="start from this style model's weights (fine-tuning)")
+    style.add_argument("--temporal-weight", type=number(0), metavar="WEIGHT",
+                       help="weight of the frame-difference loss that keeps video from flickering (default 0)")
     style.add_argument("--style-weight", type=positive_float, help="weight of the Gram (style) loss (default 1e-4)")
     style.add_argument("--content-weight", type=number(0), help="weight of the relu4_2 (content) loss (default 1)")
     style.add_argument("--style-size", type=whole_number(MIN_EXAMPLE_SIDE),
@@ -215,6 +222,20 @@ def build_parser() -> ArgumentParser:
                           seed_help="noise seed, for style models with noise (the paper variant)")
     stylize.set_defaults(run=run_stylize)
 
+    video = commands.add_parser("stylize-video", help="stylize a video frame by frame, keeping its sound")
+    video.add_argument("input", help="the video (any format FFmpeg reads)")
+    video.add_argument("-o", "--output", required=True, help="the stylized video (.mp4, .mov, .mkv)")
+    video.add_argument("--style", help="a style: a style model (name or folder), or a style or blend of a built-in "
+                                       "multi-style model")
+    video.add_argument("--model", help="the style model, when --style names styles inside it")
+    video.add_argument("--strength", type=fraction, default=1.0, help="0..1 blend with the frame (default 1)")
+    video.add_argument("--preserve-colors", action="store_true", help="keep the video's colours")
+    video.add_argument("--stroke-scale", type=number(0.25, 4), default=1.0, help="brush strokes this many times larger")
+    video.add_argument("--max-size", type=positive, help="shrink frames so the longer side is at most this")
+    video.add_argument("--overwrite", action="store_true", help="allow the output to replace the input")
+    add_inference_options(video, seed_default=None, seed_help="noise seed, for style models with noise")
+    video.set_defaults(run=run_stylize_video)
+
     export = commands.add_parser("export", help="export a texture or style model to ONNX, for onnxruntime anywhere")
     export.add_argument("model", help="model folder, or a built-in model name")
     add_output_option(export, "the .onnx file to write (self-contained: graph and weights)")
@@ -232,6 +253,15 @@ def build_parser() -> ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print the scores as JSON")
     add_vgg_option(evaluate)
     evaluate.set_defaults(run=run_evaluate)
+
+    serve = commands.add_parser("serve", help="a local web app: sample, stylize, train and compare in the browser")
+    serve.add_argument("--data", metavar="DIR", help="where the app keeps results and the models it trains "
+                                                     "(default ~/.local/share/texnet/serve)")
+    serve.add_argument("--model", action="append", default=[], metavar="DIR",
+                       help="a model folder to offer besides the built-in ones (repeatable)")
+    serve.add_argument("--port", type=whole_number(0, 65535), default=8765, help="port on 127.0.0.1 (default 8765)")
+    serve.add_argument("--no-browser", action="store_true", help="do not open the page in a browser")
+    serve.set_defaults(run=run_serve)
 
     models = commands.add_parser("models", help="list the built-in models")
     models.set_defaults(run=run_models)
@@ -424,7 +454,7 @@ def run_train_style(args) -> None:
     from .stylizer import VARIANTS
 
     overrides = run_overrides(args, ("size", "batch", "iters", "lr", "style_weight", "content_weight", "style_size",
-                                     "bf16", "checkpoint_every", "workers"))
+                                     "bf16", "checkpoint_every", "workers", "temporal_weight", "init_from"))
     if args.variant:
         overrides["generator"] = VARIANTS[args.variant]
     config = replace(STYLE_PRESETS[args.preset], seed=args.seed, **overrides)
@@ -512,6 +542,8 @@ def run_sample(args) -> None:
     model = TextureGenerator.from_pretrained(args.model, device=args.device)
     height, width = parse_size(args.size)
     model_files = list(model.folder.iterdir()) if model.folder else []
+    if args.frames:
+        return write_animation(args, model, (height, width), model_files)
     output = check_image_output(args.output, model_files)
     paths = [output] if args.count == 1 else \
         [output.with_name(f"{output.stem}-{index}{output.suffix}") for index in range(args.count)]
@@ -523,6 +555,44 @@ def run_sample(args) -> None:
         print(save_image(image, path))
         if args.tile_preview:
             print(save_image(tile_preview(image), path.with_name(f"{path.stem}-tiled{path.suffix}")))
+
+
+def write_animation(args, model, size: tuple[int, int], model_files: list[Path]) -> None:
+    from .outputs import check_not_an_input, check_writable_folder
+    from .video import VIDEO_SUFFIXES, write_texture_animation
+
+    output = Path(args.output)
+    if output.suffix.lower() not in VIDEO_SUFFIXES | {".gif"}:
+        raise TexnetError(f"{output}: --frames writes an animation: .mp4, .mov, .mkv or .gif")
+    check_writable_folder(output.parent)
+    check_not_an_input(output, model_files, False)
+    write_texture_animation(model, output, size, args.frames, args.fps, args.seed)
+    print(output)
+
+
+def run_stylize_video(args) -> None:
+    from .outputs import check_not_an_input, check_writable_folder
+    from .stylizer import Stylizer
+    from .video import check_video_output, stylize_video
+
+    source, target = Path(args.input), check_video_output(Path(args.output))
+    if not source.is_file():
+        raise TexnetError(f"{source}: no such file")
+    check_writable_folder(target.parent)
+    check_not_an_input(target, [source], args.overwrite)
+    model, style = Stylizer.for_style(args.style, args.model, args.device)
+    model.seed_for(args.seed)
+    model.style_weights(style)
+
+    def stylize_frame(frame):
+        return model.stylize(frame, args.strength, args.preserve_colors, args.max_size, seed=args.seed, bf16=args.bf16,
+                             backend=args.backend, memory_limit_mb=args.memory_limit, style=style,
+                             stroke_scale=args.stroke_scale)
+
+    report = stylize_video(source, target, stylize_frame)
+    sound = "with its sound" if report.audio else "no sound in the input"
+    print(f"{target}: {report.frames} frames at {report.frame_rate:.3g} fps, {sound}; flicker {report.flicker:.2f} "
+          "(output change between frames / input change)")
 
 
 def run_export(args) -> None:
@@ -574,6 +644,23 @@ def run_evaluate(args) -> None:
         return
     print(f"{what}, against {args.example}:")
     print(format_report(report, example_floor(descriptor, original, args.example_size)))
+
+
+def run_serve(args) -> None:
+    from .model_files import read_config
+    from .outputs import check_writable_folder
+    from .webapp import default_data_folder, serve
+
+    data = Path(args.data) if args.data else default_data_folder()
+    try:
+        data.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise TexnetError(f"{data}: cannot create the data folder ({error.strerror or error})") from None
+    check_writable_folder(data)
+    for folder in args.model:
+        read_config(Path(folder))  # a wrong folder is refused now, not on the page
+    print(f"texnet: serving on http://127.0.0.1:{args.port}/ (data in {data}); Ctrl-C stops it", file=sys.stderr)
+    serve(data, [Path(folder) for folder in args.model], args.port, open_browser=not args.no_browser)
 
 
 def run_models(args) -> None:

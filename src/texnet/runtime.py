@@ -87,11 +87,9 @@ def check_memory(needed: float, what: str, hint: str) -> None:
 
 
 def onnxruntime_available() -> bool:
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    import importlib.util
+
+    return importlib.util.find_spec("onnxruntime") is not None
 
 
 def choose_backend(requested: str, device: str, has_onnx: bool, whole_image_fits: bool,

@@ -49,6 +49,7 @@ class StyleTrainConfig(RunConfig):
     content_weight: float = 1.0
     style_size: int = 256  # the painting is shrunk to this longer side: it sets the brush-stroke scale
     workers: int = 1  # processes that decode and crop photos while the net trains
+    temporal_weight: float = 0.0  # frame-difference loss (Xu et al. 2021) against flicker in video
 
 
 STYLE_PRESETS = {
@@ -121,6 +122,15 @@ def random_crop(photo: Image.Image, size: int, rng: np.random.Generator) -> torc
     return image_to_tensor(photo.crop((left, top, left + size, top + size)))
 
 
+def next_frame(photos: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+    """A plausible next video frame of each photo: moved by up to 2 px and with fresh sensor
+    noise, as consecutive frames of a handheld clip differ (no optical flow needed)."""
+    shift = [int(value) for value in torch.randint(-2, 3, (2,), generator=rng)]
+    moved = torch.roll(photos, shifts=shift, dims=(-2, -1))
+    noise = torch.randn(photos.shape, generator=rng).to(photos.device) * 0.02
+    return (moved + noise).clamp(0, 1)
+
+
 def split_photos(folder: str | Path) -> tuple[list[Path], list[Path]]:
     """(training photos, held-out preview photos): the first few by name are held out when the
     folder has at least ten per held-out photo; tiny folders preview training photos."""
@@ -130,6 +140,8 @@ def split_photos(folder: str | Path) -> tuple[list[Path], list[Path]]:
 
 
 class StyleTrainer(Trainer):
+    model_class = Stylizer
+
     def __init__(self, styles: Image.Image | dict[str, Image.Image], content_folder: str | Path, output: Path,
                  config: StyleTrainConfig = StyleTrainConfig(), descriptor=None, device="cpu", progress: bool = True):
         if isinstance(styles, Image.Image):
@@ -170,14 +182,23 @@ class StyleTrainer(Trainer):
         first = self.iteration * config.batch + self.share.start
         which = torch.arange(first, first + len(photos)) % len(self.names)
         style = torch.nn.functional.one_hot(which, len(self.names)).float().to(self.device)
-        noise = self.net.make_noise(config.batch, config.size, config.size, self.rng, self.device)
+        noise = [scale[self.share] for scale in
+                 self.net.make_noise(config.batch, config.size, config.size, self.rng, self.device)]
         with torch.no_grad():
             content_target = self.content_descriptor(photos)[CONTENT_LAYER]
-        features = self.descriptor(self.generate([scale[self.share] for scale in noise], photos, style))
+        if config.temporal_weight:
+            frames = next_frame(photos, self.rng)
+            results, moved = self.generate([torch.cat([z, z]) for z in noise] or None,
+                                           torch.cat([photos, frames]), torch.cat([style, style])).chunk(2)
+            # What changes between frames in the output should be what changed in the input.
+            temporal = ((moved - results) - (frames - photos)).pow(2).mean()
+        else:
+            results, temporal = self.generate(noise or None, photos, style), 0.0
+        features = self.descriptor(results)
         style_loss = self.target.loss(features, which.to(self.device)).mean()
         content = content_loss(features[CONTENT_LAYER], content_target).mean()
         self.terms = (float(style_loss.detach()), float(content.detach()))
-        return config.style_weight * style_loss + config.content_weight * content
+        return config.style_weight * style_loss + config.content_weight * content + config.temporal_weight * temporal
 
     def finish(self):
         self.batches = None  # ends the loader's worker processes

@@ -13,6 +13,8 @@ styles mixes the rows.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from PIL import Image
 
@@ -41,6 +43,25 @@ class Stylizer(PretrainedGenerator):
     def check_config(self, config: GeneratorConfig) -> None:
         if config.content_channels != 3:
             raise TexnetError("a stylization network takes a photo; this one is a texture network")
+
+    @classmethod
+    def for_style(cls, style: str | None, model: str | None = None, device="cpu") -> tuple["Stylizer", str | None]:
+        """(model, style) for a style given by name: with `model`, a style (or blend) of it;
+        without, a style model's name or folder, or a style (or blend) of a built-in
+        multi-style model that holds it."""
+        from .model_files import builtin_models, read_config
+
+        if model is not None:
+            return cls.from_pretrained(model, device), style
+        if style is None:
+            raise TexnetError("name a style (or a style model)")
+        if Path(style).is_dir() or style in builtin_models("style"):
+            return cls.from_pretrained(style, device), None
+        wanted = set(parse_blend(style))
+        for name, folder in builtin_models("style").items():
+            if wanted <= set(read_config(folder).get("training", {}).get("styles", [])):
+                return cls.from_pretrained(name, device), style
+        raise TexnetError(f"no style '{style}' among the built-in models (see `texnet models`)")
 
     def style_names(self) -> list[str]:
         names = self.info.get("styles")

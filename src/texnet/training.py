@@ -11,7 +11,8 @@ import copy
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -51,6 +52,7 @@ class RunConfig:
     seed: int = 0
     checkpoint_every: int = 100
     minutes_budget: float | None = None  # the time the recipe is meant to take; a slower run says so at its start
+    init_from: str | None = None  # a model (folder or built-in name) whose weights to start from
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
 
 
@@ -63,7 +65,6 @@ class TrainConfig(RunConfig):
     vgg_padding: str = "same"  # "valid": VGG without padding (texture_nets' -vgg_no_pad)
     multiscale: float = 0.0  # weight of the same loss on sample and example at half resolution
     spectrum: float = 0.0  # weight of the log power spectrum term (losses.SpectrumTarget)
-    init_from: str | None = None  # a model (folder or built-in name) whose weights to start from
 
 
 PRESETS = {
@@ -75,6 +76,13 @@ PRESETS = {
     "cpu": TrainConfig(size=256, batch=1, iters=900, lr=0.05, lr_decay=0.8, decay_start=500, decay_every=100,
                        bf16=None, generator=GeneratorConfig(norm="instance")),
 }
+
+
+def scaled_to(config: RunConfig, iters: int) -> RunConfig:
+    """The recipe for `iters` iterations, its learning-rate schedule stretched or shrunk to match."""
+    scale = iters / config.iters
+    return replace(config, iters=iters, decay_start=round(config.decay_start * scale),
+                   decay_every=max(1, round(config.decay_every * scale)))
 
 
 def learning_rate(config: TrainConfig, iteration: int) -> float:
@@ -113,6 +121,18 @@ class Trainer:
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
         self.rng = torch.Generator().manual_seed(config.seed)  # noise and data draws, saved in checkpoints
         self.iteration, self.history = 0, []
+        if config.init_from:
+            self.start_from(config.init_from)
+
+    model_class: type = TextureGenerator  # the kind of model this trainer makes
+
+    def start_from(self, name_or_path: str) -> None:
+        """Warm start: the weights of an existing model of the same kind and architecture."""
+        donor = self.model_class.from_pretrained(name_or_path)
+        if donor.config != self.config.generator:
+            raise TexnetError(f"--init-from {name_or_path}: its generator {donor.config} differs from this run's "
+                              f"{self.config.generator}")
+        self.net.load_state_dict(donor.net.state_dict())
 
     def loss(self) -> torch.Tensor:
         raise NotImplementedError
@@ -142,9 +162,10 @@ class Trainer:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             return self.trained_net(*inputs).float()
 
-    def train(self, resume: bool = False):
+    def train(self, resume: bool = False, on_step: Callable[["Trainer"], None] | None = None):
         """Train to `config.iters` and save everything; `resume` continues the output's checkpoint.
-        The output folder must be new, empty, or (with `resume`) hold a checkpoint."""
+        The output folder must be new, empty, or (with `resume`) hold a checkpoint. `on_step(self)`
+        runs after every step (for live progress; an exception from it stops the run, as Ctrl-C does)."""
         if self.ranks.main:  # it creates the folder: one process does, the others find it
             check_model_output(self.output, resume)
         self.ranks.barrier()
@@ -162,6 +183,8 @@ class Trainer:
                     bar.write(self.estimate((time.monotonic() - timed_from[1]) / ESTIMATE_AFTER))
                 if self.iteration % self.config.checkpoint_every == 0 and self.iteration < self.config.iters:
                     self.save_checkpoint()
+                if on_step is not None:
+                    on_step(self)
         return self.finish()
 
     def estimate(self, seconds_per_iteration: float) -> str:
@@ -294,20 +317,11 @@ class TextureTrainer(Trainer):
                                   "these loss settings: drop --multiscale or VGG without padding")
         self.targets = [(weight, self.texture_target(image)) for weight, image in scales]
         self.spectrum = SpectrumTarget.from_image(pixels, config.size) if config.spectrum else None
-        if config.init_from:
-            self.start_from(config.init_from)
 
     def texture_target(self, image: torch.Tensor):
         if self.config.loss == "sw":
             return SlicedWassersteinTarget.from_image(self.descriptor, image)
         return TextureTarget.from_image(self.descriptor, image)
-
-    def start_from(self, name_or_path: str) -> None:
-        """Warm start: the weights of an existing texture model of the same architecture."""
-        donor = TextureGenerator.from_pretrained(name_or_path)
-        if donor.config != self.config.generator:
-            raise TexnetError(f"--init-from {name_or_path}: its generator {donor.config} differs from this run's")
-        self.net.load_state_dict(donor.net.state_dict())
 
     def texture_loss(self, images: torch.Tensor, target) -> tuple[torch.Tensor, dict]:
         features = self.descriptor(images)
@@ -341,10 +355,11 @@ class TextureTrainer(Trainer):
 
 
 def train_texture(example: Image.Image, output: str | Path, config: TrainConfig = TrainConfig(),
-                  resume: bool = False, device="cpu", descriptor=None, progress: bool = True) -> TextureGenerator:
+                  resume: bool = False, device="cpu", descriptor=None, progress: bool = True,
+                  on_step: Callable[[Trainer], None] | None = None) -> TextureGenerator:
     """Train a texture network on `example` and save it (with checkpoint, loss curve and
-    sample grid) into the folder `output`."""
-    return TextureTrainer(example, Path(output), config, descriptor, device, progress).train(resume)
+    sample grid) into the folder `output`; `on_step(trainer)` runs after every step."""
+    return TextureTrainer(example, Path(output), config, descriptor, device, progress).train(resume, on_step)
 
 
 def save_loss_curve(history: list[float], path: Path) -> None:

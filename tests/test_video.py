@@ -1,0 +1,122 @@
+"""Video: stylizing a clip with its sound and frame rate, and looping texture animations."""
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import SHARED_DATA
+from test_reliability import cli, refused
+from texnet.generators import build_generator
+from texnet.stylizer import VARIANTS, Stylizer
+from texnet.video import FlickerMeter, frames_of
+
+PHOTO = SHARED_DATA / "content-test" / "kingfisher.jpg"
+
+
+def make_clip(path, frames=24, fps=12, size=(96, 64), audio=True):
+    """A pan across a photo with a 440 Hz tone: what a handheld clip of a still scene looks like."""
+    import av
+
+    photo = Image.open(PHOTO).convert("RGB").resize((size[0] * 2, size[1] * 2))
+    rng = np.random.default_rng(0)
+    with av.open(str(path), "w") as output:
+        video = output.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = size[0], size[1], "yuv420p"
+        sound = output.add_stream("aac", rate=22050) if audio else None
+        for index in range(frames):
+            left, top = 2 * index, index
+            frame = np.asarray(photo.crop((left, top, left + size[0], top + size[1])), dtype=np.float64)
+            frame = np.clip(frame + rng.normal(0, 3, frame.shape), 0, 255).astype(np.uint8)  # sensor noise
+            for packet in video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                output.mux(packet)
+        for packet in video.encode():
+            output.mux(packet)
+        if sound is not None:
+            samples = (0.3 * np.sin(2 * np.pi * 440 * np.arange(int(22050 * frames / fps)) / 22050)).astype(np.float32)
+            for start in range(0, len(samples), 1024):
+                chunk = av.AudioFrame.from_ndarray(samples[None, start: start + 1024], format="fltp", layout="mono")
+                chunk.sample_rate, chunk.pts = 22050, start
+                for packet in sound.encode(chunk):
+                    output.mux(packet)
+            for packet in sound.encode():
+                output.mux(packet)
+    return path
+
+
+def stream_facts(path):
+    import av
+
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        audio = container.streams.audio[0] if container.streams.audio else None
+        return {"fps": video.average_rate, "size": (video.width, video.height),
+                "audio_seconds": float(audio.duration * audio.time_base) if audio is not None and audio.duration else None}
+
+
+@pytest.fixture(scope="module")
+def style_model(tmp_path_factory):
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("video") / "style"
+    Stylizer(build_generator(VARIANTS["residual"]).eval()).save_pretrained(folder)
+    return folder
+
+
+def test_a_stylized_clip_keeps_its_frames_rate_size_and_sound(capsys, tmp_path, style_model):
+    clip = make_clip(tmp_path / "clip.mp4")
+    status, out, err = cli(capsys, "stylize-video", clip, "-o", tmp_path / "styled.mp4", "--model", style_model)
+    assert status == 0, err
+    assert "24 frames at 12 fps, with its sound" in out and "flicker" in out
+    source, result = stream_facts(clip), stream_facts(tmp_path / "styled.mp4")
+    assert result["fps"] == Fraction(12) and result["size"] == source["size"] == (96, 64)
+    assert result["audio_seconds"] == pytest.approx(source["audio_seconds"], abs=0.05)
+    frames = frames_of(tmp_path / "styled.mp4")
+    assert len(frames) == 24 and frames[0].shape == (64, 96, 3)
+    originals = frames_of(clip)
+    assert np.abs(frames[5].astype(int) - originals[5]).mean() > 10  # stylized, not copied
+
+
+def test_bad_video_input_is_one_line_and_writes_nothing(capsys, tmp_path, style_model):
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video at all" * 100)
+    refused(capsys, "stylize-video", junk, "-o", tmp_path / "o.mp4", "--model", style_model, expect="not a readable video")
+    refused(capsys, "stylize-video", junk, "-o", tmp_path / "o.avi", "--model", style_model, expect="write videos as")
+    clip = make_clip(tmp_path / "clip.mp4", frames=4, audio=False)
+    refused(capsys, "stylize-video", clip, "-o", clip, "--model", style_model, expect="is one of the inputs")
+    refused(capsys, "stylize-video", clip, "-o", tmp_path / "o.mp4", "--style", "no-such-style",
+            expect="no style 'no-such-style'")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "junk.mp4"]
+
+
+def test_flicker_is_the_output_change_over_the_input_change():
+    meter = FlickerMeter()
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        frame = rng.integers(0, 256, (8, 8, 3)).astype(np.uint8)
+        meter.add(frame, frame)
+    assert meter.ratio() == pytest.approx(1.0)
+    doubled = FlickerMeter()
+    for value in (100, 110, 100, 110):
+        doubled.add(np.full((4, 4, 3), value, np.uint8), np.full((4, 4, 3), 2 * value - 100, np.uint8))
+    assert doubled.ratio() == pytest.approx(2.0)
+
+
+def test_a_texture_animation_loops_seamlessly(capsys, tmp_path):
+    status, _, err = cli(capsys, "sample", "pebbles", "-o", tmp_path / "loop.mp4", "--frames", "36", "--size", "64",
+                         "--fps", "12")
+    assert status == 0, err
+    frames = [frame.astype(float) for frame in frames_of(tmp_path / "loop.mp4")]
+    assert len(frames) == 36 and frames[0].shape == (64, 64, 3)
+    steps = [np.abs(frames[i + 1] - frames[i]).mean() for i in range(35)]
+    wrap = np.abs(frames[0] - frames[-1]).mean()
+    # The jump from the last frame back to the first is one ordinary step, not a cut:
+    assert wrap < 1.5 * np.mean(steps)
+    # and the animation moves: frames half a loop apart differ far more than neighbours.
+    assert np.abs(frames[18] - frames[0]).mean() > 2 * np.mean(steps)
+    status, _, err = cli(capsys, "sample", "pebbles", "-o", tmp_path / "loop.gif", "--frames", "8", "--size", "48")
+    assert status == 0, err
+    with Image.open(tmp_path / "loop.gif") as gif:
+        assert gif.n_frames == 8 and gif.size == (48, 48)
+    refused(capsys, "sample", "pebbles", "-o", tmp_path / "loop.png", "--frames", "8", expect="writes an animation")
