@@ -602,6 +602,8 @@ def run_export(args) -> None:
     output = Path(args.output)
     if output.suffix.lower() != ".onnx":
         raise TexnetError(f"{output}: an ONNX export is written to a .onnx file")
+    if output.is_dir():
+        raise TexnetError(f"{output}: is a folder; give a file name such as model.onnx")
     folder = model_folder(args.model)
     if not folder.is_dir():
         raise TexnetError(f"{folder}: no such model")

@@ -47,8 +47,11 @@ def make_optimizer(params, config: OptimizeConfig) -> torch.optim.Optimizer:
     raise TexnetError(f"optimizer must be 'lbfgs' or 'adam', not '{config.optimizer}'")
 
 
+StepCallback = Callable[[int, float, torch.Tensor], None]  # (iteration, loss, the image now)
+
+
 def optimize_image(loss_fn: Callable[[torch.Tensor], torch.Tensor], init: torch.Tensor,
-                   config: OptimizeConfig, on_step: Callable[[int, float], None] | None = None) -> OptimizeResult:
+                   config: OptimizeConfig, on_step: StepCallback | None = None) -> OptimizeResult:
     """Minimise loss_fn(image) over images with pixels in [0, 1].
 
     The pixels are clamped to [0, 1] before every evaluation (projected optimisation), so
@@ -87,7 +90,7 @@ def optimize_image(loss_fn: Callable[[torch.Tensor], torch.Tensor], init: torch.
             history.append(loss)
             bar.set_postfix(loss=f"{loss:.4g}")
             if on_step is not None:  # live progress; an exception from it stops the optimisation
-                on_step(len(history), loss)
+                on_step(len(history), loss, image.detach())
     result = quantize(best["image"])
     with torch.no_grad():
         final = float(loss_fn(result))
@@ -109,10 +112,9 @@ def start_image(colour_source: torch.Tensor, size: tuple[int, int], seed: int) -
 
 
 def synthesize(descriptor: VGG19Descriptor, example: torch.Tensor, size: tuple[int, int],
-               config: OptimizeConfig = OptimizeConfig(),
-               on_step: Callable[[int, float], None] | None = None) -> OptimizeResult:
+               config: OptimizeConfig = OptimizeConfig(), on_step: StepCallback | None = None) -> OptimizeResult:
     """Texture synthesis: an image of `size` (H, W) whose Gram matrices match the example's;
-    `on_step(iteration, loss)` runs after every step."""
+    `on_step(iteration, loss, image)` runs after every step."""
     target = TextureTarget.from_image(descriptor, example)
     init = start_image(example, size, config.seed)
     return optimize_image(lambda image: target.loss(descriptor(image)).sum(), init, config, on_step)

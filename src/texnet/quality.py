@@ -226,3 +226,41 @@ def format_report(report: QualityReport, floor: QualityReport) -> str:
         reference = "" if reference is None or field in ("diversity", "seam") else f"{reference:.3g}"
         lines.append(f"{label:30s} {shown:>10s} {reference:>10s}  {reading}")
     return "\n".join(lines)
+
+
+# -- stylization: the same held-out style measures, and content on layers of both kinds -----------
+STYLE_EVALUATION_LAYERS = (*TEXTURE_LAYERS, "relu3_2", "relu4_2")
+
+
+@dataclass
+class StylizationReport:
+    held_out_gram: float  # style: against held-out versions of the painting
+    sliced_wasserstein: float
+    content: float  # relu4_2 squared error to the photo: what training and Gatys both minimise
+    content_held_out: float  # relu3_2 squared error: a layer neither optimises
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def style_evaluation_descriptor(weights_path=None) -> VGG19Descriptor:
+    return VGG19Descriptor.pretrained(STYLE_EVALUATION_LAYERS, weights_path=weights_path)
+
+
+@torch.no_grad()
+def evaluate_stylization(descriptor: VGG19Descriptor, result: np.ndarray, photo: np.ndarray,
+                         painting: Image.Image, style_size: int = 256) -> StylizationReport:
+    """Scores of one stylized photo (H, W, 3) uint8 against the photo and the painting."""
+    import copy
+
+    targets = held_out_targets(painting, style_size)
+    style_view = copy.copy(descriptor)
+    style_view.layers = TEXTURE_LAYERS
+    result_tensor = image_to_tensor(Image.fromarray(result))
+    features, photo_features = descriptor(result_tensor), descriptor(image_to_tensor(Image.fromarray(photo)))
+    return StylizationReport(
+        held_out_gram=held_out_gram_loss(style_view, result_tensor, targets),
+        sliced_wasserstein=sliced_wasserstein(style_view, result_tensor, targets),
+        content=float((features["relu4_2"] - photo_features["relu4_2"]).pow(2).mean()),
+        content_held_out=float((features["relu3_2"] - photo_features["relu3_2"]).pow(2).mean()),
+    )

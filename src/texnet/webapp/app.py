@@ -337,7 +337,7 @@ def gatys_job(server: Server, job: Job, model: TextureGenerator, example_path: P
     example = image_to_tensor(load_image(example_path))
     start = time.perf_counter()
     result = synthesize(server.vgg(), example, (256, 256), OptimizeConfig(iters=iterations, progress=False),
-                        on_step=job.step)
+                        on_step=lambda iteration, loss, image: job.step(iteration, loss))
     gatys_seconds = time.perf_counter() - start
     start = time.perf_counter()
     sample = model.sample(1, 256)[0]
