@@ -5,13 +5,15 @@ For each texture of ../shared/data/textures with a built-in model, on this machi
   both scored by texnet.quality on statistics neither optimised: held-out Gram loss, sliced
   Wasserstein distance, autocorrelation structure (and the example's own scores as the floor);
   diversity, phase-aware seam and saturated blobs for the samples;
-- time: one sample (onnxruntime, best of 5) and Gatys' 150 steps; the fair speed-up is the time
-  Gatys needs to reach the samples' held-out Gram loss (its images at 5, 10, 20, 40, 80 and 150
-  steps are scored) over the time of one sample.
-Results are cached per texture in benchmarks/out/textures/ (delete a file to redo a texture).
+- time: one sample (the default backend, best of 5) and one Gatys step (brick, mean of 30); the
+  fair speed-up is the time Gatys needs to reach the samples' held-out Gram loss (its images at
+  5, 10, 20, 40, 80 and 150 steps are scored) over the time of one sample.
+Gatys' part does not depend on the models: it is cached per texture in benchmarks/out/textures/
+(delete a file to redo a texture) and can be computed alone (--gatys-only) while models train;
+the timings are taken last, in one go, on a quiet machine.
 Writes benchmarks/out/textures.md and benchmarks/out/textures.jpg (example | Gatys | 3 samples).
 
-    python benchmarks/texture_networks.py [--textures brick lava] [--gatys-iters 150]
+    python benchmarks/texture_networks.py [--textures brick lava] [--gatys-iters 150] [--gatys-only]
 """
 
 from __future__ import annotations
@@ -31,44 +33,76 @@ SIZE = 256
 SNAPSHOTS = (5, 10, 20, 40, 80, 150)
 
 
-def measure(name: str, gatys_iters: int, descriptor) -> dict:
+def example(name: str):
+    from texnet.image_io import load_image
+
+    return load_image(DATA / f"{name}.png")
+
+
+def gatys_record(name: str, gatys_iters: int, descriptor) -> dict:
+    """Gatys' result and its held-out Gram loss after each of SNAPSHOTS steps."""
     from PIL import Image
 
-    from texnet.image_io import image_to_tensor, load_image, resize_to_fit, tensor_to_image
+    from texnet.image_io import image_to_tensor, resize_to_fit, tensor_to_image
     from texnet.optimize import OptimizeConfig, synthesize
     from texnet.quality import evaluate_images, example_floor
-    from texnet.sampling import TextureGenerator
 
-    original = load_image(DATA / f"{name}.png")
-    model = TextureGenerator.from_pretrained(name)
-    samples = [np.asarray(image) for image in model.sample(4, SIZE, seed=0)]
+    original, snapshots = example(name), {}
+
+    def snapshot(iteration: int, loss: float, image) -> None:
+        if iteration in SNAPSHOTS:
+            snapshots[iteration] = np.asarray(tensor_to_image(image.clamp(0, 1)))
+
+    result = synthesize(descriptor, image_to_tensor(resize_to_fit(original, SIZE)), (SIZE, SIZE),
+                        OptimizeConfig(iters=gatys_iters, progress=False), on_step=snapshot)
+    gatys = np.asarray(tensor_to_image(result.image))
+    Image.fromarray(gatys).save(OUT / f"{name}-gatys.png")
+    held_out = {step: evaluate_images(descriptor, [image], original, SIZE).held_out_gram
+                for step, image in snapshots.items()}
+    return {"texture": name, "gatys_iters": gatys_iters, "snapshots": held_out,
+            "gatys": evaluate_images(descriptor, [gatys], original, SIZE).as_dict(),
+            "floor": example_floor(descriptor, original, SIZE).as_dict()}
+
+
+def cached_gatys(name: str, gatys_iters: int, descriptor) -> dict:
+    cached = OUT / f"{name}-gatys.json"
+    if not cached.exists():
+        cached.write_text(json.dumps(gatys_record(name, gatys_iters, descriptor)))
+        print(cached.read_text(), flush=True)
+    return json.loads(cached.read_text())
+
+
+def sample_seconds(model) -> float:
     timings = []
     for seed in range(6):
         start = time.perf_counter()
         model.sample(1, SIZE, seed=seed)
         timings.append(time.perf_counter() - start)
-    sample_seconds = min(timings[1:])  # the first includes onnxruntime's warm-up
+    return min(timings[1:])  # the first includes the backend's warm-up
 
-    snapshots, paused = {}, [0.0]
-    started = time.perf_counter()
 
-    def snapshot(iteration: int, loss: float, image) -> None:  # not counted in Gatys' time
-        if iteration in SNAPSHOTS:
-            pause = time.perf_counter()
-            snapshots[iteration] = (pause - started - paused[0], np.asarray(tensor_to_image(image.clamp(0, 1))))
-            paused[0] += time.perf_counter() - pause
+def gatys_seconds_per_step(descriptor, steps: int = 30) -> float:
+    from texnet.image_io import image_to_tensor, resize_to_fit
+    from texnet.optimize import OptimizeConfig, synthesize
 
-    result = synthesize(descriptor, image_to_tensor(resize_to_fit(original, SIZE)), (SIZE, SIZE),
-                        OptimizeConfig(iters=gatys_iters, progress=False), on_step=snapshot)
-    gatys_seconds = time.perf_counter() - started - paused[0]
-    gatys = np.asarray(tensor_to_image(result.image))
-    Image.fromarray(gatys).save(OUT / f"{name}-gatys.png")
-    ff = evaluate_images(descriptor, samples, original, SIZE, tile_period=model.config.tile_multiple)
-    reached = next((seconds for _, (seconds, image) in sorted(snapshots.items())
-                    if evaluate_images(descriptor, [image], original, SIZE).held_out_gram <= ff.held_out_gram), None)
-    return {"texture": name, "ff": ff.as_dict(), "gatys": evaluate_images(descriptor, [gatys], original, SIZE).as_dict(),
-            "floor": example_floor(descriptor, original, SIZE).as_dict(), "sample_seconds": sample_seconds,
-            "gatys_seconds": gatys_seconds, "gatys_to_ff_seconds": reached, "gatys_iters": gatys_iters}
+    target = image_to_tensor(resize_to_fit(example("brick"), SIZE))
+    start = time.perf_counter()
+    synthesize(descriptor, target, (SIZE, SIZE), OptimizeConfig(iters=steps, progress=False))
+    return (time.perf_counter() - start) / steps
+
+
+def ff_record(name: str, gatys: dict, descriptor, gatys_step: float) -> dict:
+    from texnet.quality import evaluate_images
+    from texnet.sampling import TextureGenerator
+
+    model = TextureGenerator.from_pretrained(name)
+    samples = [np.asarray(image) for image in model.sample(4, SIZE, seed=0)]
+    ff = evaluate_images(descriptor, samples, example(name), SIZE, tile_period=model.config.tile_multiple)
+    reached = next((int(step) for step, gram in sorted(gatys["snapshots"].items(), key=lambda item: int(item[0]))
+                    if gram <= ff.held_out_gram), None)
+    return {**gatys, "ff": ff.as_dict(), "sample_seconds": sample_seconds(model), "gatys_step_seconds": gatys_step,
+            "gatys_seconds": gatys_step * gatys["gatys_iters"],
+            "gatys_to_ff_seconds": reached * gatys_step if reached else None}
 
 
 def row(record: dict) -> list[str]:
@@ -100,6 +134,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--textures", nargs="*")
     parser.add_argument("--gatys-iters", type=int, default=150)
+    parser.add_argument("--gatys-only", action="store_true", help="only the cached, model-independent Gatys part")
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))
     from measure import machine_description, markdown_table, save_figure, write_report
@@ -109,15 +144,14 @@ def main() -> None:
     from texnet.sampling import TextureGenerator
 
     OUT.mkdir(parents=True, exist_ok=True)
-    names = args.textures or sorted(set(builtin_models("texture")) & {p.stem for p in DATA.glob("*.png")})
+    textures = {path.stem for path in DATA.glob("*.png")}
+    names = args.textures or sorted(textures if args.gatys_only else set(builtin_models("texture")) & textures)
     descriptor = evaluation_descriptor()
-    records = []
-    for name in names:
-        cached = OUT / f"{name}.json"
-        if not cached.exists():
-            cached.write_text(json.dumps(measure(name, args.gatys_iters, descriptor)))
-            print(cached.read_text(), flush=True)
-        records.append(json.loads(cached.read_text()))
+    gatys = {name: cached_gatys(name, args.gatys_iters, descriptor) for name in names}
+    if args.gatys_only:
+        return
+    step = gatys_seconds_per_step(descriptor)
+    records = [ff_record(name, gatys[name], descriptor, step) for name in names]
     header = ["texture", "held-out Gram FF / Gatys", "SW FF / Gatys", "structure FF / Gatys / example", "diversity",
               "seam", "blobs", "one sample", f"Gatys {args.gatys_iters} steps", "Gatys to FF's held-out Gram",
               "speed-up"]

@@ -147,7 +147,7 @@ def build_parser() -> ArgumentParser:
     train.add_argument("example", help="example texture image")
     train.add_argument("-o", "--output", required=True, help="model folder to create (or resume)")
     train.add_argument("--preset", choices=sorted(PRESET_NAMES), default="paper",
-                       help="paper: the paper's recipe (slow on a CPU); cpu: about 9 minutes on 2 cores")
+                       help="paper: the paper's recipe (slow on a CPU); cpu: at most 10 minutes on 2 cores")
     train.add_argument("--norm", choices=("batch", "instance"), help="generator normalisation")
     train.add_argument("--padding", choices=("circular", "zeros"), help="circular (default) makes samples tile")
     train.add_argument("--scales", type=whole_number(1, 10), help="number of noise scales K (default 6)")

@@ -28,8 +28,10 @@ from torch import nn
 
 from .generators import ConditionalInstanceNorm, PyramidGenerator, ResidualBlock, ResidualGenerator
 
-# Live tensors at once while a strip goes through a block, as a multiple of the block's widest map.
-LIVE_COPIES = 6
+# Live bytes while a strip goes through a block, as a multiple of the block's widest map: measured, not counted
+# (allocator slack, the scales' inputs and the joins add up), so that the memory a 1024 px brick sample adds stays
+# under the limit (100 MB limit: 98 MB added with 32, 160 MB with 16, 323 MB with 6; tests/test_onnx.py).
+LIVE_COPIES = 32
 NORMS = (nn.InstanceNorm2d, nn.BatchNorm2d, ConditionalInstanceNorm)
 PADDING_MODES = {"zeros": "constant", "circular": "circular", "reflect": "reflect"}
 
