@@ -71,3 +71,35 @@ def save_figure(columns: list[str], rows: list[tuple[str, list]], path: Path, ti
             figure.paste(picture, (column * (tile + gap), label + row * (tile + gap)))
         draw.text((4, label + row * (tile + gap) + 4), name, fill="white")
     figure.save(path, quality=88)
+
+
+def pan_clip(photo_path, path, frames=24, fps=12, size=(96, 64), audio=True):
+    """A pan across a photo with a 440 Hz tone: what a handheld clip of a still scene looks like."""
+    import av
+    import numpy as np
+    from PIL import Image
+
+    photo = Image.open(photo_path).convert("RGB").resize((size[0] * 2, size[1] * 2))
+    rng = np.random.default_rng(0)
+    with av.open(str(path), "w") as output:
+        video = output.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = size[0], size[1], "yuv420p"
+        sound = output.add_stream("aac", rate=22050) if audio else None
+        for index in range(frames):
+            left, top = 2 * index, index
+            frame = np.asarray(photo.crop((left, top, left + size[0], top + size[1])), dtype=np.float64)
+            frame = np.clip(frame + rng.normal(0, 3, frame.shape), 0, 255).astype(np.uint8)  # sensor noise
+            for packet in video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                output.mux(packet)
+        for packet in video.encode():
+            output.mux(packet)
+        if sound is not None:
+            samples = (0.3 * np.sin(2 * np.pi * 440 * np.arange(int(22050 * frames / fps)) / 22050)).astype(np.float32)
+            for start in range(0, len(samples), 1024):
+                chunk = av.AudioFrame.from_ndarray(samples[None, start: start + 1024], format="fltp", layout="mono")
+                chunk.sample_rate, chunk.pts = 22050, start
+                for packet in sound.encode(chunk):
+                    output.mux(packet)
+            for packet in sound.encode():
+                output.mux(packet)
+    return path

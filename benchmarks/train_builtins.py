@@ -1,10 +1,11 @@
 """Train (or resume) every built-in texture with the cpu preset and record its training.
 
-    nohup python benchmarks/train_builtins.py > runs/builtins.log 2>&1 &
+    nohup python benchmarks/train_builtins.py [NAME ...] > runs/builtins.log 2>&1 &
 
-Each texture of ../shared/data/textures without a built-in model (or each one named) is trained into runs/builtins/NAME (resumed from its
-checkpoint when a session ended mid-run), copied into src/texnet/pretrained/NAME, and its wall
-time, peak RSS and final loss appended to runs/builtins/record.tsv for pretrained/TRAINING.md.
+Each texture of ../shared/data/textures without a built-in model (or each one named) is trained
+into runs/builtins/NAME (resumed from its checkpoint when a session ended mid-run), its config,
+weights and ONNX graph copied into src/texnet/pretrained/NAME, and its wall time, peak RSS and
+final loss appended to runs/builtins/record.tsv for pretrained/TRAINING.md.
 Already-recorded textures are skipped, so the script can be re-run until all are done.
 """
 import json
@@ -37,7 +38,7 @@ def train(example: Path) -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the largest child so far
     info = json.loads((run / "config.json").read_text())["training"]
     (PRETRAINED / name).mkdir(exist_ok=True)
-    for file in ("config.json", "model.safetensors"):
+    for file in ("config.json", "model.safetensors", "model.onnx"):
         shutil.copy(run / file, PRETRAINED / name / file)
     with RECORD.open("a") as record:
         record.write(f"{name}\t{seconds:.0f}\t{peak_mb:.0f}\t{info['final_loss']:.3g}\t{info['bf16_used']}\n")

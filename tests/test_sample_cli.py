@@ -51,6 +51,11 @@ def test_train_refuses_bad_input_before_working(tmp_path):
     assert_one_line_error(texnet("train", tmp_path / "none.png", "-o", tmp_path / "m"), "no such file")
     assert_one_line_error(texnet("train", TEXTURES / "burlap.png", "-o", tmp_path / "m", "--resume"), "no checkpoint")
     assert_one_line_error(texnet("train", TEXTURES / "burlap.png", "-o", tmp_path / "m", "--size", "20"), "--size")
+    assert_one_line_error(texnet("train", TEXTURES / "burlap.png", "-o", tmp_path / "warm", "--init-from", "nosuch"),
+                          "no such model")
+    assert_one_line_error(texnet("train", TEXTURES / "burlap.png", "-o", tmp_path / "warm", "--init-from",
+                                 "starry-night"), "this is a style model")
+    assert not (tmp_path / "warm").exists()  # refused before the output folder was made
 
 
 def test_builtin_models_are_listed_and_sample_by_name(tmp_path):

@@ -1,5 +1,6 @@
 """Video: stylizing a clip with its sound and frame rate, and looping texture animations."""
 
+import sys
 from fractions import Fraction
 
 import numpy as np
@@ -7,43 +8,15 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import SHARED_DATA
+from conftest import REPO, SHARED_DATA
 from test_reliability import cli, refused
 from texnet.generators import build_generator
 from texnet.stylizer import VARIANTS, Stylizer
 from texnet.video import FlickerMeter, frames_of
 
 PHOTO = SHARED_DATA / "content-test" / "kingfisher.jpg"
-
-
-def make_clip(path, frames=24, fps=12, size=(96, 64), audio=True):
-    """A pan across a photo with a 440 Hz tone: what a handheld clip of a still scene looks like."""
-    import av
-
-    photo = Image.open(PHOTO).convert("RGB").resize((size[0] * 2, size[1] * 2))
-    rng = np.random.default_rng(0)
-    with av.open(str(path), "w") as output:
-        video = output.add_stream("libx264", rate=fps)
-        video.width, video.height, video.pix_fmt = size[0], size[1], "yuv420p"
-        sound = output.add_stream("aac", rate=22050) if audio else None
-        for index in range(frames):
-            left, top = 2 * index, index
-            frame = np.asarray(photo.crop((left, top, left + size[0], top + size[1])), dtype=np.float64)
-            frame = np.clip(frame + rng.normal(0, 3, frame.shape), 0, 255).astype(np.uint8)  # sensor noise
-            for packet in video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                output.mux(packet)
-        for packet in video.encode():
-            output.mux(packet)
-        if sound is not None:
-            samples = (0.3 * np.sin(2 * np.pi * 440 * np.arange(int(22050 * frames / fps)) / 22050)).astype(np.float32)
-            for start in range(0, len(samples), 1024):
-                chunk = av.AudioFrame.from_ndarray(samples[None, start: start + 1024], format="fltp", layout="mono")
-                chunk.sample_rate, chunk.pts = 22050, start
-                for packet in sound.encode(chunk):
-                    output.mux(packet)
-            for packet in sound.encode():
-                output.mux(packet)
-    return path
+sys.path.insert(0, str(REPO / "benchmarks"))
+from measure import pan_clip  # noqa: E402  (benchmarks/video_flicker.py makes its clips the same way)
 
 
 def stream_facts(path):
@@ -65,7 +38,7 @@ def style_model(tmp_path_factory):
 
 
 def test_a_stylized_clip_keeps_its_frames_rate_size_and_sound(capsys, tmp_path, style_model):
-    clip = make_clip(tmp_path / "clip.mp4")
+    clip = pan_clip(PHOTO, tmp_path / "clip.mp4")
     status, out, err = cli(capsys, "stylize-video", clip, "-o", tmp_path / "styled.mp4", "--model", style_model)
     assert status == 0, err
     assert "24 frames at 12 fps, with its sound" in out and "flicker" in out
@@ -83,11 +56,14 @@ def test_bad_video_input_is_one_line_and_writes_nothing(capsys, tmp_path, style_
     junk.write_bytes(b"not a video at all" * 100)
     refused(capsys, "stylize-video", junk, "-o", tmp_path / "o.mp4", "--model", style_model, expect="not a readable video")
     refused(capsys, "stylize-video", junk, "-o", tmp_path / "o.avi", "--model", style_model, expect="write videos as")
-    clip = make_clip(tmp_path / "clip.mp4", frames=4, audio=False)
+    clip = pan_clip(PHOTO, tmp_path / "clip.mp4", frames=4, audio=False)
     refused(capsys, "stylize-video", clip, "-o", clip, "--model", style_model, expect="is one of the inputs")
     refused(capsys, "stylize-video", clip, "-o", tmp_path / "o.mp4", "--style", "no-such-style",
             expect="no style 'no-such-style'")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "junk.mp4"]
+    still = tmp_path / "still.png"
+    Image.open(PHOTO).resize((64, 48)).save(still)  # FFmpeg would read it as a one-frame video
+    refused(capsys, "stylize-video", still, "-o", tmp_path / "o.mp4", "--model", style_model, expect="a still image")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "junk.mp4", "still.png"]
 
 
 def test_flicker_is_the_output_change_over_the_input_change():

@@ -408,12 +408,15 @@ def run_overrides(args, names: tuple[str, ...]) -> dict:
     return {key: getattr(args, key) for key in names if getattr(args, key) is not None}
 
 
-def prepare_training(args, pixels_per_step: int):
+def prepare_training(args, pixels_per_step: int, kind: str):
     """What both trainers do before loading anything heavy: the output folder (created, or a
     checkpoint to resume), the memory a step needs, the device."""
+    from .model_files import model_folder, read_model
     from .outputs import check_model_output
     from .runtime import check_memory
 
+    if args.init_from:  # a wrong donor is refused before the output folder is made
+        read_model(model_folder(args.init_from), kind)
     output = check_model_output(args.output, args.resume)
     check_memory(pixels_per_step * TRAINING_BYTES_PER_PIXEL, "a training step of this --size and --batch",
                  "use a smaller --size or --batch")
@@ -437,13 +440,20 @@ def run_train(args) -> None:
     generator = run_overrides(args, ("norm", "padding", "scales"))
     config = replace(config, seed=args.seed, **overrides, generator=replace(config.generator, **generator))
     example = load_checked_image(args.example, config.example_size, "example")
-    output, device = prepare_training(args, config.size ** 2 * config.batch)
+    output, device = prepare_training(args, config.size ** 2 * config.batch, "texture")
     descriptor = VGG19Descriptor.pretrained(TEXTURE_LAYERS, weights_path=args.vgg_weights)
     try:
         train_texture(example, output, config, resume=args.resume, device=device, descriptor=descriptor)
     except KeyboardInterrupt:
         raise interrupted_training(output) from None
-    print(f"{output}: model saved; samples in {output / 'samples.png'}, loss curve in {output / 'loss.png'}")
+    report_saved(output, "samples.png")
+
+
+def report_saved(output: Path, previews: str) -> None:
+    from .distributed import is_main_process
+
+    if is_main_process():  # under torchrun, once
+        print(f"{output}: model saved; previews in {output / previews}, loss curve in {output / 'loss.png'}")
 
 
 def run_train_style(args) -> None:
@@ -466,13 +476,13 @@ def run_train_style(args) -> None:
     if not content.is_dir():
         raise TexnetError(f"{content}: --content takes a folder of photos, and this is "
                           f"{'a file' if content.exists() else 'not there'}")
-    output, device = prepare_training(args, config.size ** 2 * config.batch)
+    output, device = prepare_training(args, config.size ** 2 * config.batch, "style")
     descriptor = VGG19Descriptor.pretrained((*TEXTURE_LAYERS, CONTENT_LAYER), weights_path=args.vgg_weights)
     try:
         train_style(styles, content, output, config, resume=args.resume, device=device, descriptor=descriptor)
     except KeyboardInterrupt:
         raise interrupted_training(output) from None
-    print(f"{output}: model saved; previews in {output / 'before-after.png'}, loss curve in {output / 'loss.png'}")
+    report_saved(output, "before-after.png")
 
 
 def run_stylize(args) -> None:
@@ -666,9 +676,7 @@ def run_serve(args) -> None:
 
 
 def run_models(args) -> None:
-    from .model_files import builtin_models
-
-    from .model_files import read_config
+    from .model_files import builtin_models, read_config
 
     for kind, command in (("texture", "texnet sample NAME -o out.png"),
                           ("style", "texnet stylize NAME photo.jpg -o out.jpg")):

@@ -60,6 +60,11 @@ class Ranks:
             dist.barrier()
 
 
+def is_main_process() -> bool:
+    """Whether this is the process that reports (rank 0 under torchrun, or the only one)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def join(device: torch.device) -> Ranks:
     """The ranks torchrun set in the environment; joins the process group when there are several."""
     world = int(os.environ.get("WORLD_SIZE", "1"))

@@ -20,6 +20,7 @@ crops) or uses no network at all:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -64,12 +65,19 @@ def held_out_targets(original: Image.Image, example_size: int = 256) -> list[Ima
             + [trained.crop((left, top, left + crop_w, top + crop_h)) for left, top in corners])
 
 
-@torch.no_grad()
-def held_out_gram_loss(descriptor: VGG19Descriptor, samples: torch.Tensor, targets: list[Image.Image]) -> float:
-    features = descriptor(samples)
-    losses = [TextureTarget.from_image(descriptor, image_to_tensor(target)).loss(features).mean().item()
-              for target in targets]
-    return float(np.mean(losses))
+def held_out_gram_scorer(descriptor: VGG19Descriptor, original: Image.Image,
+                         example_size: int = 256) -> Callable[[torch.Tensor], float]:
+    """A function of a sample batch (N, 3, H, W) giving its mean Gram loss against the held-out
+    targets of `original`, whose Gram matrices are computed once."""
+    targets = [TextureTarget.from_image(descriptor, image_to_tensor(target))
+               for target in held_out_targets(original, example_size)]
+
+    @torch.no_grad()
+    def score(samples: torch.Tensor) -> float:
+        features = descriptor(samples)
+        return float(np.mean([target.loss(features).mean().item() for target in targets]))
+
+    return score
 
 
 def sorted_projections(features: torch.Tensor, directions: torch.Tensor, count: int) -> torch.Tensor:
@@ -188,7 +196,7 @@ def evaluate_images(descriptor: VGG19Descriptor, samples: list[np.ndarray], orig
     batch = torch.cat([image_to_tensor(Image.fromarray(sample)) for sample in samples])
     example_pixels = np.asarray(trained)
     return QualityReport(
-        held_out_gram=held_out_gram_loss(descriptor, batch, targets),
+        held_out_gram=held_out_gram_scorer(descriptor, original, example_size)(batch),
         sliced_wasserstein=sliced_wasserstein(descriptor, batch, targets),
         structure=structure_distance(samples, example_pixels),
         diversity=diversity(descriptor, batch, trained),
@@ -259,7 +267,7 @@ def evaluate_stylization(descriptor: VGG19Descriptor, result: np.ndarray, photo:
     result_tensor = image_to_tensor(Image.fromarray(result))
     features, photo_features = descriptor(result_tensor), descriptor(image_to_tensor(Image.fromarray(photo)))
     return StylizationReport(
-        held_out_gram=held_out_gram_loss(style_view, result_tensor, targets),
+        held_out_gram=held_out_gram_scorer(style_view, painting, style_size)(result_tensor),
         sliced_wasserstein=sliced_wasserstein(style_view, result_tensor, targets),
         content=float((features["relu4_2"] - photo_features["relu4_2"]).pow(2).mean()),
         content_held_out=float((features["relu3_2"] - photo_features["relu3_2"]).pow(2).mean()),

@@ -26,6 +26,7 @@ from .errors import TexnetError
 from .progress import progress_bar
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".m4v"}
+STILL_IMAGE_FORMATS = {"image2", "gif", "webp", "apng"}  # FFmpeg demuxers of pictures (and "*_pipe")
 
 
 @dataclass
@@ -72,6 +73,9 @@ def open_video(source: Path):
     if not container.streams.video:
         container.close()
         raise TexnetError(f"{source}: holds no video stream")
+    if container.format.name in STILL_IMAGE_FORMATS or container.format.name.endswith("_pipe"):
+        container.close()  # FFmpeg reads a still image as a one-frame video
+        raise TexnetError(f"{source}: a still image, not a video; stylize it with `texnet stylize`")
     return container
 
 
