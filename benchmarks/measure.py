@@ -6,9 +6,21 @@ import json
 import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import torch
+
+
+def best_time(function, repeats: int = 5) -> float:
+    """The fastest of `repeats` calls, after one warm-up call."""
+    function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times)
 
 
 def peak_rss_mb() -> float:

@@ -23,23 +23,12 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PHOTO = ROOT.parent / "shared" / "data" / "content-test" / "astronaut.jpg"
 AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
-
-
-def best(function, repeats: int = 5) -> float:
-    function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def conv_macs(net, run) -> int:
@@ -62,6 +51,8 @@ def conv_macs(net, run) -> int:
 
 def peak_job(job: dict) -> dict:
     """GFLOP/s of one 256 -> 256 3x3 convolution on 64x64 in the given backend."""
+    from measure import best_time
+
     import torch
 
     torch.set_flush_denormal(True)
@@ -75,17 +66,19 @@ def peak_job(job: dict) -> dict:
         torch.onnx.export(conv, (x,), path, input_names=["x"], dynamo=False)
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         feeds = {"x": x.numpy()}
-        seconds = best(lambda: session.run(None, feeds))
+        seconds = best_time(lambda: session.run(None, feeds))
     else:
         dtype = torch.bfloat16 if job["backend"] == "torch-bfloat16" else torch.float32
         conv, x = conv.to(dtype), x.to(dtype)
         with torch.no_grad():
-            seconds = best(lambda: conv(x))
+            seconds = best_time(lambda: conv(x))
     return {"gflops": flops / seconds / 1e9}
 
 
 def sample_job(job: dict) -> dict:
     """One pass and one whole sample() of brick at job['size'] in job['backend']."""
+    from measure import best_time
+
     import torch
 
     from texnet.noise import batch_noise
@@ -95,13 +88,15 @@ def sample_job(job: dict) -> dict:
     size, backend = job["size"], job["backend"]
     engine, bf16 = (backend, None) if backend == "onnx" else ("torch", backend == "torch-bfloat16")
     noise = batch_noise([0], model.config.scale_sizes(size, size), model.config.noise_channels)
-    pass_seconds = best(lambda: model.run(noise, engine, bf16))
-    call_seconds = best(lambda: model.sample(1, size, seed=1, backend=engine, bf16=bf16), repeats=3)
+    pass_seconds = best_time(lambda: model.run(noise, engine, bf16))
+    call_seconds = best_time(lambda: model.sample(1, size, seed=1, backend=engine, bf16=bf16), repeats=3)
     macs = conv_macs(model.net, lambda: model.net([torch.from_numpy(z) for z in noise]))
     return {"pass": pass_seconds, "call": call_seconds, "gflop": 2 * macs / 1e9}
 
 
 def stylize_job(job: dict) -> dict:
+    from measure import best_time
+
     from PIL import Image
 
     from texnet.stylizer import Stylizer
@@ -109,9 +104,10 @@ def stylize_job(job: dict) -> dict:
     model, style = Stylizer.for_style(job["style"])
     photo = Image.open(PHOTO).convert("RGB").resize((job["size"], job["size"]), Image.Resampling.LANCZOS)
     engine, bf16 = (job["backend"], None) if job["backend"] == "onnx" else ("torch", job["backend"] == "torch-bfloat16")
-    return {"seconds": best(lambda: model.stylize(photo, style=style, backend=engine, bf16=bf16))}
+    return {"seconds": best_time(lambda: model.stylize(photo, style=style, backend=engine, bf16=bf16))}
 
 
+# Runs in the tool's own environment, which has no PyTorch for benchmarks/measure.py's helpers.
 TOOL_SCRIPT = """
 import json, sys, time
 from PIL import Image

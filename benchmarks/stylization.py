@@ -51,16 +51,6 @@ print(json.dumps(result))
 """
 
 
-def best_time(function, repeats: int = 5) -> float:
-    function()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def memory_job(job: dict) -> dict:
     """Peak RSS of one stylization or one Gatys transfer at 512 px, in a fresh process."""
     from measure import peak_rss_mb
@@ -94,6 +84,8 @@ def losses(descriptor, target, image, photo) -> tuple[float, float]:
 
 
 def compare(style_name: str, photo_path: Path, descriptor, gatys_iters: int) -> tuple[dict, list]:
+    from measure import best_time
+
     from texnet.descriptor import TEXTURE_LAYERS
     from texnet.image_io import image_to_tensor, load_image, quantize, resize_to_fit
     from texnet.losses import TextureTarget
@@ -123,6 +115,8 @@ def compare(style_name: str, photo_path: Path, descriptor, gatys_iters: int) -> 
 
 def speed_rows(photo_path: Path, style_name: str) -> list[list[str]]:
     """Seconds per photo at 512 and 1024 px: ours in float32 and bfloat16, and the packaged tool."""
+    from measure import best_time
+
     from PIL import Image
 
     from texnet.image_io import load_image

@@ -12,6 +12,7 @@ Nothing here imports PyTorch until a PyTorch network is asked for.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -180,6 +181,16 @@ def check_device(device) -> str:
     return name
 
 
+@dataclass
+class RunPlan:
+    backend: str  # "onnx" or "torch"
+    budget: int  # bytes one pass may add
+    bytes_per_pixel: int  # what one output pixel costs in one pass on this backend and precision
+
+    def fits(self, pixels: int) -> bool:
+        return pixels * self.bytes_per_pixel <= self.budget
+
+
 class PretrainedGenerator:
     """A trained generator plus what it was trained on; `TextureGenerator` and `Stylizer` add their job.
 
@@ -230,6 +241,21 @@ class PretrainedGenerator:
         """The backend that will run a pass over `pixels` output pixels: see runtime.choose_backend."""
         whole = pixels * BYTES_PER_PIXEL["onnx"] <= memory_budget(memory_limit_mb)
         return choose_backend(requested, self.device.split(":")[0], self.has_onnx(), whole, bf16)
+
+    def plan(self, requested: str, pixels: int, memory_limit_mb: float | None, bf16: bool | None,
+             what: str) -> RunPlan:
+        """How a job of `pixels` pixels (`what`, for messages) will run: backend, memory budget and
+        the bytes a pixel costs in one pass there. onnxruntime cannot work in strips, so a pass it
+        was asked for that does not fit is refused."""
+        chosen = self.backend(requested, pixels, memory_limit_mb, bf16)
+        cost = "onnx"
+        if chosen == "torch":
+            cost = "torch-bfloat16" if self.runner("torch").use_bf16(bf16) else "torch-float32"
+        plan = RunPlan(chosen, memory_budget(memory_limit_mb), BYTES_PER_PIXEL[cost])
+        if chosen == "onnx" and not plan.fits(pixels):
+            raise TexnetError(f"{what} needs about {pixels * plan.bytes_per_pixel / 1e9:.1f} GB in one onnxruntime "
+                              "pass, over the memory limit; --backend torch makes it in strips")
+        return plan
 
     def runner(self, backend: str):
         """The onnxruntime session or PyTorch runner for `backend` ("onnx" or "torch"), made once."""

@@ -17,7 +17,6 @@ from .generator_config import GeneratorConfig
 from .image_io import check_size, to_uint8
 from .model_files import PretrainedGenerator
 from .noise import batch_noise, noise_rows
-from .runtime import BYTES_PER_PIXEL, memory_budget
 
 MAX_BATCH = 8
 MAX_SEED = 2 ** 63 - 1
@@ -84,26 +83,18 @@ class TextureGenerator(PretrainedGenerator):
         # Sizes below the net's minimum are generated at the minimum and cropped.
         run_height, run_width = max(height, self.config.min_side), max(width, self.config.min_side)
         pixels = run_height * run_width
-        chosen = self.backend(backend, pixels, memory_limit_mb, bf16)
-        budget = memory_budget(memory_limit_mb)
-        bytes_per_pixel = BYTES_PER_PIXEL["onnx"]
-        if chosen == "torch":
-            precision = "bfloat16" if self.runner("torch").use_bf16(bf16) else "float32"
-            bytes_per_pixel = BYTES_PER_PIXEL[f"torch-{precision}"]
+        plan = self.plan(backend, pixels, memory_limit_mb, bf16, f"{width}x{height}")
         seeds = [seed + index for index in range(count)]
-        if pixels * bytes_per_pixel > budget:
-            if chosen == "onnx":
-                raise TexnetError(f"{width}x{height} needs about {pixels * bytes_per_pixel / 1e9:.1f} GB in one "
-                                  "onnxruntime pass, over the memory limit; --backend torch makes it in strips")
+        if not plan.fits(pixels):
             for one in seeds:
-                yield self.sample_in_strips(one, run_height, run_width, budget, bf16, as_float)[
+                yield self.sample_in_strips(one, run_height, run_width, plan.budget, bf16, as_float)[
                     self.crop(height, width, as_float)]
             return
-        batch = max(1, min(MAX_BATCH, budget // (pixels * bytes_per_pixel)))
+        batch = max(1, min(MAX_BATCH, plan.budget // (pixels * plan.bytes_per_pixel)))
         sizes = self.config.scale_sizes(run_height, run_width)
         for start in range(0, count, batch):
             noise = batch_noise(seeds[start: start + batch], sizes, self.config.noise_channels)
-            for image in self.run(noise, chosen, bf16)[..., :height, :width]:
+            for image in self.run(noise, plan.backend, bf16)[..., :height, :width]:
                 yield image if as_float else to_uint8(image).transpose(1, 2, 0)
 
     @staticmethod

@@ -23,7 +23,6 @@ from .generator_config import GeneratorConfig
 from .image_io import as_rgb_image, resize_to_fit, to_uint8
 from .model_files import PretrainedGenerator
 from .noise import batch_noise, noise_rows
-from .runtime import BYTES_PER_PIXEL, memory_budget
 from .sampling import check_seed
 
 VARIANTS = {
@@ -164,20 +163,12 @@ class Stylizer(PretrainedGenerator):
         height, width = photo.shape[:2]
         padded = edge_pad(photo.transpose(2, 0, 1)[None], self.config.min_side)[0]
         pixels = padded.shape[-2] * padded.shape[-1]
-        chosen = self.backend(backend, pixels, memory_limit_mb, bf16)
-        budget = memory_budget(memory_limit_mb)
-        bytes_per_pixel = BYTES_PER_PIXEL["onnx"]
-        if chosen == "torch":
-            precision = "bfloat16" if self.runner("torch").use_bf16(bf16) else "float32"
-            bytes_per_pixel = BYTES_PER_PIXEL[f"torch-{precision}"]
-        if pixels * bytes_per_pixel <= budget:
+        plan = self.plan(backend, pixels, memory_limit_mb, bf16, f"a {width}x{height} photo")
+        if plan.fits(pixels):
             content = padded[None].astype(np.float32) / 255
-            output = self.run(self.inputs(content, seed, 1, weights), chosen, bf16)[0]
+            output = self.run(self.inputs(content, seed, 1, weights), plan.backend, bf16)[0]
             return to_uint8(output[:, :height, :width]).transpose(1, 2, 0)
-        if chosen == "onnx":
-            raise TexnetError(f"a {width}x{height} photo needs about {pixels * bytes_per_pixel / 1e9:.1f} GB in one "
-                              "onnxruntime pass, over the memory limit; --backend torch stylizes it in strips")
-        return self.stylize_in_strips(padded, seed, budget, bf16, weights)[:height, :width]
+        return self.stylize_in_strips(padded, seed, plan.budget, bf16, weights)[:height, :width]
 
     def stylize_in_strips(self, photo: np.ndarray, seed: int, budget: int, bf16: bool | None,
                           weights: np.ndarray | None) -> np.ndarray:
