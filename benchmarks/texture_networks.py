@@ -7,13 +7,13 @@ For each texture of ../shared/data/textures with a built-in model, on this machi
   diversity, phase-aware seam and saturated blobs for the samples;
 - time: one sample (the default backend, best of 5) and one Gatys step (brick, mean of 30); the
   fair speed-up is the time Gatys needs to reach the samples' held-out Gram loss (its images at
-  5, 10, 20, 40, 70 and 100 steps are scored) over the time of one sample.
+  5, 10, 20, 40, 70, 100 and 150 steps are scored) over the time of one sample.
 Gatys' part does not depend on the models: it is cached per texture in benchmarks/out/textures/
 (delete a file to redo a texture) and can be computed alone (--gatys-only) while models train;
 the timings are taken last, in one go, on a quiet machine.
 Writes benchmarks/out/textures.md and benchmarks/out/textures.jpg (example | Gatys | 3 samples).
 
-    python benchmarks/texture_networks.py [--textures brick lava] [--gatys-iters 100] [--gatys-only]
+    python benchmarks/texture_networks.py [--textures brick lava] [--gatys-iters 150] [--gatys-only]
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 DATA = HERE.parent.parent / "shared" / "data" / "textures"
 OUT = HERE / "out" / "textures"
 SIZE = 256
-SNAPSHOTS = (5, 10, 20, 40, 70, 100)
+SNAPSHOTS = (5, 10, 20, 40, 70, 100, 150)
 
 
 def example(name: str):
@@ -133,7 +133,7 @@ def summary(records: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--textures", nargs="*")
-    parser.add_argument("--gatys-iters", type=int, default=100)
+    parser.add_argument("--gatys-iters", type=int, default=150)
     parser.add_argument("--gatys-only", action="store_true", help="only the cached, model-independent Gatys part")
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))

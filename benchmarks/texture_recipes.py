@@ -34,6 +34,8 @@ RECIPES = {
     "gram+spectrum": {"spectrum": 3e7},
     "gram+valid-vgg": {"vgg_padding": "valid"},
     "gram+warm": {"init_from": "donor"},
+    "gram+6-scales": {"scales": 6},  # the paper's K; the cpu preset has 5 (coarsest map 16x16 at 256 px, not 8x8)
+    "gram+6-scales+early-decay": {"scales": 6, "decay_start": 150, "decay_every": 50},  # lr 0.0084 at the end
 }
 
 
@@ -42,9 +44,12 @@ def recipe_config(name: str, texture: str, iters: int):
     from texnet.training import PRESETS, scaled_to
 
     options = dict(RECIPES[name])
+    preset = PRESETS["cpu"]
+    if "scales" in options:
+        options["generator"] = replace(preset.generator, scales=options.pop("scales"))
     if options.get("init_from") == "donor":
         options["init_from"] = DONORS.get(texture, "brick")
-    return replace(scaled_to(PRESETS["cpu"], iters), **options)
+    return replace(scaled_to(preset, iters), **options)
 
 
 def train(name: str, texture: str, iters: int, descriptor) -> dict | None:

@@ -7,7 +7,7 @@ from PIL import Image
 
 from conftest import TEXTURES
 from texnet.image_io import load_image, resize_to_fit
-from texnet.quality import (autocorrelation, diversity, evaluate_images, held_out_targets, saturated_blob_share,
+from texnet.quality import (autocorrelation, blob_share, diversity, evaluate_images, held_out_targets,
                             seam_score, structure_distance)
 
 
@@ -69,12 +69,14 @@ def test_seam_is_one_for_a_tiling_sample_and_large_for_one_that_does_not_tile():
     assert seam_score([smooth[:100, :100]], 32) is None  # no whole periods: no phase to compare
 
 
-def test_saturated_blobs_are_counted_but_lone_saturated_pixels_are_not():
+def test_blobs_beyond_the_range_are_counted_but_specks_and_thin_lines_are_not():
     image = np.full((64, 64, 3), 120, np.uint8)
     image[::7, ::5] = 255  # scattered specks: not blobs
-    assert saturated_blob_share(image) == 0
-    image[10:20, 30:40] = 0  # a 10x10 black blob
-    assert saturated_blob_share(image) == pytest.approx(100 / 64 ** 2)
+    image[40, :] = 0  # a thin dark crack: not a blob
+    assert blob_share(image, dark=60 / 255, light=200 / 255) == 0
+    image[10:20, 30:40] = 40  # a 10x10 droplet, dark but not black
+    assert blob_share(image, dark=60 / 255, light=200 / 255) == pytest.approx(100 / 64 ** 2)
+    assert blob_share(image, dark=30 / 255, light=200 / 255) == 0  # within the range: an ordinary dark patch
 
 
 def test_diversity_is_zero_for_identical_samples_and_about_one_for_crops_of_the_example(tiny_descriptor):

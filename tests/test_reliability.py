@@ -101,9 +101,14 @@ def test_train_refuses_a_folder_that_is_not_a_texnet_model(capsys, tmp_path):
     (mine / "notes.txt").write_text("important")
     before = snapshot(mine)
     refused(capsys, "train", TEXTURES / "burlap.png", "-o", mine, "--iters", "1",
-            expect="is not empty and not a texnet model folder (it holds notes.txt)")
+            expect="is not empty and not a texnet model folder (it holds a config.json that is not texnet's and more)")
     refused(capsys, "train-style", SHARED_DATA / "styles" / "great-wave.jpg", "--content", PHOTOS, "-o", mine,
             expect="not a texnet model folder")
+    (mine / "notes.txt").unlink()  # a config.json of the user's alone is not a texnet model either
+    before = snapshot(mine)
+    for resume in ([], ["--resume"]):
+        refused(capsys, "train", TEXTURES / "burlap.png", "-o", mine, "--iters", "1", *resume,
+                expect="not a texnet model folder (it holds a config.json that is not texnet's)")
     assert snapshot(mine) == before
 
 

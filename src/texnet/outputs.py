@@ -8,6 +8,7 @@ output cannot be written before it spends minutes or hours on the work, not afte
 from __future__ import annotations
 
 import io
+import json
 import os
 import tempfile
 from collections.abc import Iterable
@@ -94,6 +95,8 @@ def check_model_output(folder: str | os.PathLike, resume: bool) -> Path:
     if folder.is_dir():
         entries = {entry.name for entry in folder.iterdir()}
         foreign = sorted(entries - MODEL_FOLDER_ENTRIES)
+        if "config.json" in entries and not is_texnet_config(folder / "config.json"):
+            foreign.insert(0, "a config.json that is not texnet's")
         if foreign:
             raise TexnetError(f"{folder}: is not empty and not a texnet model folder (it holds {foreign[0]}"
                               f"{' and more' if len(foreign) > 1 else ''}); choose a new or empty folder")
@@ -111,6 +114,15 @@ def check_model_output(folder: str | os.PathLike, resume: bool) -> Path:
             raise TexnetError(f"{folder}: cannot create the model folder ({error.strerror or error})") from None
     check_writable_folder(folder)
     return folder
+
+
+def is_texnet_config(path: Path) -> bool:
+    """Whether `path` is a texnet model's config.json (anything else by that name is the user's)."""
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(document, dict) and "format_version" in document and "kind" in document
 
 
 def plan_folder_outputs(photos: list[Path], folder: Path, overwrite: bool, suffix: str | None = None) -> list[Path]:

@@ -14,8 +14,8 @@ crops) or uses no network at all:
   of the example (1 = as varied as the example);
 - seam: the jump across the wrap-around edge over the jump across interior rows and columns of
   the same phase on the generator's coarsest grid (1 = the edge cannot be told apart);
-- blobs: the share of pixels in saturated blobs (every channel at 0 or 255, at least 3x3), over
-  and above the example's own.
+- blobs: the share of pixels in blobs (at least 5x5) darker or lighter than 99.9% of the
+  example's pixels, over and above the example's own: saturated ovals and coarse-scale droplets.
 """
 
 from __future__ import annotations
@@ -177,12 +177,26 @@ def seam_score(samples: list[np.ndarray], period: int) -> float | None:
     return float(np.mean(wrap) / max(np.mean(interior), 1e-12))
 
 
-def saturated_blob_share(image: np.ndarray) -> float:
-    """Share of pixels inside saturated blobs: every channel at 0 or 255, in a 3x3 block or more."""
-    saturated = ((image <= 0) | (image >= 255)).all(axis=-1)
-    mask = torch.from_numpy(saturated.astype(np.float32))[None, None]
-    cores = -F.max_pool2d(-mask, 3, stride=1, padding=1)  # erosion: the 3x3 block is all saturated
-    blobs = F.max_pool2d(cores, 3, stride=1, padding=1) * mask  # back out to the blob's pixels
+BLOB_BLOCK = 5  # a blob is at least this many pixels across
+RARE = 0.001  # a blob's pixels are darker or lighter than all but this share of the example's
+
+
+def luminance_range(example: np.ndarray) -> tuple[float, float]:
+    """The example's luminance (0..1) at its RARE and 1 - RARE quantiles."""
+    low, high = np.quantile(luminance(example), [RARE, 1 - RARE])
+    return float(low), float(high)
+
+
+def blob_share(image: np.ndarray, dark: float, light: float) -> float:
+    """Share of pixels inside blobs: regions of BLOB_BLOCK x BLOB_BLOCK pixels or more whose
+    luminance (0..1) is below `dark` or above `light`. Saturated ovals and the smooth dark or pale
+    droplets of coarse scales are such blobs; a texture's own dark crevices or bright specks are
+    thin or scattered and rarely are."""
+    lum = luminance(image)
+    mask = torch.from_numpy(((lum < dark) | (lum > light)).astype(np.float32))[None, None]
+    pad = BLOB_BLOCK // 2
+    cores = -F.max_pool2d(-mask, BLOB_BLOCK, stride=1, padding=pad)  # erosion: the whole block is out of range
+    blobs = F.max_pool2d(cores, BLOB_BLOCK, stride=1, padding=pad) * mask  # back out to the blob's pixels
     return float(blobs.mean())
 
 
@@ -195,13 +209,15 @@ def evaluate_images(descriptor: VGG19Descriptor, samples: list[np.ndarray], orig
     trained = resize_to_fit(original, example_size)
     batch = torch.cat([image_to_tensor(Image.fromarray(sample)) for sample in samples])
     example_pixels = np.asarray(trained)
+    dark, light = luminance_range(example_pixels)
     return QualityReport(
         held_out_gram=held_out_gram_scorer(descriptor, original, example_size)(batch),
         sliced_wasserstein=sliced_wasserstein(descriptor, batch, targets),
         structure=structure_distance(samples, example_pixels),
         diversity=diversity(descriptor, batch, trained),
         seam=seam_score(samples, tile_period) if tile_period else None,
-        blobs=max(0.0, float(np.mean([saturated_blob_share(s) for s in samples])) - saturated_blob_share(example_pixels)),
+        blobs=max(0.0, float(np.mean([blob_share(sample, dark, light) for sample in samples]))
+                  - blob_share(example_pixels, dark, light)),
     )
 
 
@@ -221,7 +237,7 @@ MEASURES = {  # report field: (label, how to read it)
     "structure": ("structure (autocorrelation)", "lower is better"),
     "diversity": ("diversity", "1 = as varied as the example"),
     "seam": ("seam", "1 = the wrap-around edge is invisible"),
-    "blobs": ("saturated blobs", "share of pixels beyond the example's"),
+    "blobs": ("blobs beyond the example's range", "share of pixels, over the example's own"),
 }
 
 
