@@ -120,7 +120,25 @@ def test_bfloat16_is_chosen_only_where_the_cpu_computes_it_natively(monkeypatch,
 
     monkeypatch.setattr(texnet.runtime, "cpu_flags", lambda: frozenset(flags))
     monkeypatch.setattr(texnet.runtime.platform, "machine", lambda: "x86_64")
+    for variable in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA"):  # a run limited to AVX2 must not decide
+        monkeypatch.delenv(variable, raising=False)
     import texnet.generators
 
     monkeypatch.setattr(texnet.generators, "native_bf16_cpu", texnet.runtime.native_bf16_cpu)
     assert bf16_is_fast("cpu") is native
+
+
+@pytest.mark.parametrize("variable,value,native", [("ATEN_CPU_CAPABILITY", "avx2", False),
+                                                   ("ONEDNN_MAX_CPU_ISA", "AVX2", False),
+                                                   ("ONEDNN_MAX_CPU_ISA", "AVX512_CORE", False),
+                                                   ("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16", True),
+                                                   ("ATEN_CPU_CAPABILITY", "avx512", True)])
+def test_pytorch_limited_to_avx2_counts_as_a_cpu_without_native_bfloat16(monkeypatch, variable, value, native):
+    import texnet.runtime
+
+    monkeypatch.setattr(texnet.runtime, "cpu_flags", lambda: frozenset({"avx2", "avx512f", "avx512_bf16"}))
+    monkeypatch.setattr(texnet.runtime.platform, "machine", lambda: "x86_64")
+    for other in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA"):
+        monkeypatch.delenv(other, raising=False)
+    monkeypatch.setenv(variable, value)
+    assert texnet.runtime.native_bf16_cpu() is native

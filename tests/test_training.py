@@ -91,6 +91,8 @@ def test_the_cpu_preset_trains_in_bfloat16_only_where_the_cpu_computes_it(monkey
 
     monkeypatch.setattr(texnet.runtime, "cpu_flags", lambda: frozenset(flags))
     monkeypatch.setattr(texnet.runtime.platform, "machine", lambda: "x86_64")
+    for variable in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA"):  # a run limited to AVX2 must not decide
+        monkeypatch.delenv(variable, raising=False)
     monkeypatch.setattr(texnet.generators, "native_bf16_cpu", texnet.runtime.native_bf16_cpu)
     assert PRESETS["cpu"].bf16 is None  # "where native", decided on the machine that trains
     trainer = TextureTrainer(example(), tmp_path / "m", replace(PRESETS["cpu"], size=64), tiny_descriptor,

@@ -39,13 +39,26 @@ def cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
+# oneDNN instruction sets with bfloat16 arithmetic (ONEDNN_MAX_CPU_ISA names; DEFAULT and ALL set no limit).
+ONEDNN_BF16_ISAS = ("AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX10", "DEFAULT", "ALL")
+
+
+def isa_limited_below_bf16() -> bool:
+    """Whether PyTorch was told to use instruction sets without bfloat16 arithmetic
+    (ATEN_CPU_CAPABILITY=avx2 or default, ONEDNN_MAX_CPU_ISA=AVX2 ...): then it emulates bfloat16
+    even on a CPU that has it, as on an AVX2-only CPU."""
+    capability = os.environ.get("ATEN_CPU_CAPABILITY", "").strip().lower()
+    onednn = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
+    return capability in ("default", "avx2") or bool(onednn) and not onednn.startswith(ONEDNN_BF16_ISAS)
+
+
 def native_bf16_cpu() -> bool:
-    """Whether this CPU computes bfloat16 in hardware (AVX-512 BF16 or AMX on x86, BF16 on Arm).
-    Elsewhere PyTorch emulates it, 10 to 100 times slower than float32."""
+    """Whether this CPU computes bfloat16 in hardware (AVX-512 BF16 or AMX on x86, BF16 on Arm),
+    and PyTorch may use it. Elsewhere PyTorch emulates it, 10 to 100 times slower than float32."""
     flags = cpu_flags()
     if platform.machine().lower() in ("aarch64", "arm64"):
         return "bf16" in flags
-    return bool({"avx512_bf16", "amx_bf16"} & flags)
+    return bool({"avx512_bf16", "amx_bf16"} & flags) and not isa_limited_below_bf16()
 
 
 def available_memory() -> int | None:
