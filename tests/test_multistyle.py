@@ -15,6 +15,7 @@ from test_reliability import cli, refused
 from texnet.errors import TexnetError
 from texnet.generators import build_generator
 from texnet.image_io import load_image
+from texnet.quality import spectral_centroid
 from texnet.style_training import StyleTrainConfig, train_style
 from texnet.stylizer import VARIANTS, Stylizer
 
@@ -37,14 +38,6 @@ def photo(width, height, seed=0):
 @pytest.mark.parametrize("size", [(61, 37), (37, 61), (129, 5), (1, 1), (300, 33), (256, 256)])
 def test_the_residual_net_gives_back_the_photos_size(size):
     assert Stylizer(random_net()).stylize(photo(*size)).size == size
-
-
-def spectral_centroid(image: Image.Image) -> float:
-    """Mean spatial frequency of the luminance's power spectrum (cycles per pixel)."""
-    gray = np.asarray(image.convert("L"), dtype=float)
-    power = np.abs(np.fft.fft2(gray - gray.mean())) ** 2
-    fy, fx = np.meshgrid(np.fft.fftfreq(gray.shape[0]), np.fft.fftfreq(gray.shape[1]), indexing="ij")
-    return float((np.hypot(fx, fy) * power).sum() / power.sum())
 
 
 def test_stroke_scale_moves_the_spectrum_and_keeps_the_size():
@@ -120,6 +113,7 @@ import json, sys, torch
 from dataclasses import replace
 from texnet.descriptor import VGG19Descriptor
 from texnet.image_io import load_image
+from texnet.quality import spectral_centroid
 from texnet.style_training import StyleTrainConfig, StyleTrainer
 from texnet.stylizer import VARIANTS
 torch.set_num_threads(1)

@@ -129,8 +129,9 @@ class TransferWeights:
 
 def transfer(descriptor: VGG19Descriptor, content: torch.Tensor, style: torch.Tensor,
              weights: TransferWeights = TransferWeights(), init: str = "content",
-             config: OptimizeConfig = OptimizeConfig()) -> OptimizeResult:
-    """Style transfer: keep `content`'s relu4_2 activations, take `style`'s Gram matrices."""
+             config: OptimizeConfig = OptimizeConfig(), on_step: StepCallback | None = None) -> OptimizeResult:
+    """Style transfer: keep `content`'s relu4_2 activations, take `style`'s Gram matrices.
+    `on_step(iteration, loss, image)` runs after every step."""
     missing = {*TEXTURE_LAYERS, CONTENT_LAYER} - set(descriptor.layers)
     if missing:
         raise TexnetError(f"the descriptor lacks layers {sorted(missing)} needed for transfer")
@@ -149,4 +150,4 @@ def transfer(descriptor: VGG19Descriptor, content: torch.Tensor, style: torch.Te
         start = start_image(content, tuple(content.shape[-2:]), config.seed)
     else:
         raise TexnetError(f"--init must be 'content' or 'noise', not '{init}'")
-    return optimize_image(loss_fn, start, config)
+    return optimize_image(loss_fn, start, config, on_step)

@@ -131,6 +131,15 @@ def autocorrelation(gray: np.ndarray, max_lag: int) -> np.ndarray:
     return np.fft.fftshift(window / max(window[0, 0], 1e-12))
 
 
+def spectral_centroid(image: Image.Image) -> float:
+    """Mean spatial frequency of the luminance's power spectrum (cycles per pixel): lower for
+    larger strokes or structures."""
+    gray = np.asarray(image.convert("L"), dtype=float)
+    power = np.abs(np.fft.fft2(gray - gray.mean())) ** 2
+    fy, fx = np.meshgrid(np.fft.fftfreq(gray.shape[0]), np.fft.fftfreq(gray.shape[1]), indexing="ij")
+    return float((np.hypot(fx, fy) * power).sum() / power.sum())
+
+
 def structure_distance(samples: list[np.ndarray], example: np.ndarray) -> float:
     """Root mean square difference of the autocorrelations of samples (averaged) and example."""
     max_lag = min(*example.shape[:2], *samples[0].shape[:2]) // MAX_LAG_FRACTION
