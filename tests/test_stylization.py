@@ -13,7 +13,8 @@ from texnet.errors import TexnetError
 from texnet.generators import GeneratorConfig, PyramidGenerator
 from texnet.image_io import load_image
 from texnet.sampling import TextureGenerator
-from texnet.style_training import ContentCrops, StyleTrainConfig, StyleTrainer, split_photos, train_style
+from texnet.style_training import (ContentCrops, StyleTrainConfig, StyleTrainer, next_frame, split_photos,
+                                   train_style)
 from texnet.stylizer import VARIANTS, Stylizer
 
 STYLES, PHOTOS = SHARED_DATA / "styles", SHARED_DATA / "content-test"
@@ -121,6 +122,22 @@ def test_style_training_lowers_the_loss_and_writes_previews(tmp_path, tiny_descr
     assert {"config.json", "model.safetensors", "checkpoint", "loss.png", "before-after.png"} <= names
     assert Stylizer.from_pretrained(tmp_path / "m").info["iterations"] == 40
     assert model.info["final_style_loss"] > 0 and model.info["final_content_loss"] > 0
+
+
+def test_the_frame_difference_term_makes_outputs_follow_their_inputs_changes(tmp_path, tiny_descriptor):
+    photos = torch.stack([ContentCrops(sorted(PHOTOS.iterdir()), 32, seed=3)[index] for index in range(4)])
+    frames = next_frame(photos, torch.Generator().manual_seed(5))
+
+    def frame_error(weight: float) -> float:
+        config = replace(TINY, iters=30, checkpoint_every=100, temporal_weight=weight)
+        trainer = StyleTrainer(load_image(STYLES / "starry-night.jpg"), PHOTOS, tmp_path / f"w{weight}", config,
+                               tiny_descriptor, progress=False)
+        trainer.train()
+        with torch.no_grad():
+            results, moved = trainer.net(None, torch.cat([photos, frames]), None).chunk(2)
+        return float(((moved - results) - (frames - photos)).pow(2).mean())
+
+    assert frame_error(1e4) < 0.5 * frame_error(0.0)
 
 
 def test_interrupted_style_training_resumes_exactly(tmp_path, tiny_descriptor, monkeypatch):
