@@ -96,3 +96,7 @@ def test_a_texture_animation_loops_seamlessly(capsys, tmp_path):
     with Image.open(tmp_path / "loop.gif") as gif:
         assert gif.n_frames == 8 and gif.size == (48, 48)
     refused(capsys, "sample", "pebbles", "-o", tmp_path / "loop.png", "--frames", "8", expect="writes an animation")
+    # A GIF holds every frame at once: one too large for memory is refused before any frame is made.
+    refused(capsys, "sample", "pebbles", "-o", tmp_path / "huge.gif", "--frames", "100000", "--size", "512",
+            expect="write .mp4, which is streamed")
+    assert not (tmp_path / "huge.gif").exists()

@@ -191,10 +191,25 @@ def texture_frames(model, size: tuple[int, int], frames: int, seed: int, progres
             yield Image.fromarray(pixels)
 
 
+GIF_BYTES_PER_PIXEL = 4  # Pillow keeps every RGB frame, then a palette copy of each, to write a GIF
+
+
+def check_gif_fits(size: tuple[int, int], frames: int) -> None:
+    """A GIF is written from all its frames at once (an MP4 is streamed): refuse one that would
+    not fit in the memory budget before any frame is made."""
+    from .runtime import memory_budget
+
+    needed = size[0] * size[1] * frames * GIF_BYTES_PER_PIXEL
+    if needed > memory_budget():
+        raise TexnetError(f"a GIF of {frames} frames of {size[1]}x{size[0]} needs about {needed / 1e9:.1f} GB of memory "
+                          "(GIF frames are all held at once); write .mp4, which is streamed, or fewer or smaller frames")
+
+
 def write_texture_animation(model, target: Path, size: tuple[int, int], frames: int, fps: float, seed: int,
                             progress: bool = True) -> None:
     """A seamless looping animation through the model's noise space, as MP4 (or GIF by extension)."""
     if target.suffix.lower() == ".gif":
+        check_gif_fits(size, frames)
         images = list(texture_frames(model, size, frames, seed, progress))
         write_atomically(target, lambda path: images[0].save(path, format="GIF", save_all=True,
                                                              append_images=images[1:], duration=round(1000 / fps),
