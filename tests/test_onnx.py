@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -12,6 +13,7 @@ import torch
 
 from test_reliability import cli, refused
 from texnet.errors import TexnetError
+from texnet.model_files import PRETRAINED
 from texnet.generator_config import GeneratorConfig
 from texnet.generators import build_generator
 from texnet.noise import batch_noise, noise_pyramid, noise_rows
@@ -160,5 +162,6 @@ def test_export_refuses_bad_targets_and_corrupt_models(capsys, tmp_path):
     refused(capsys, "export", broken, "-o", broken / "model.onnx", expect="is one of the inputs")
     status, out, err = cli(capsys, "export", "brick", "-o", tmp_path / "brick.onnx")
     assert status == 0, err
-    assert "inputs noise_0" in out and (tmp_path / "brick.onnx").stat().st_size > 400_000  # weights inside
+    weights = Path(str(PRETRAINED / "brick" / "model.safetensors"))
+    assert "inputs noise_0" in out and (tmp_path / "brick.onnx").stat().st_size > weights.stat().st_size  # inside
     assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
