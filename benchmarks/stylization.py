@@ -110,7 +110,7 @@ def speed_rows(photo_path: Path, style_name: str) -> list[list[str]]:
     tool = tool_seconds(photo_path)
     rows = []
     for side in (512, 1024):
-        scale = side / max(photo.size)  # as TOOL_SCRIPT does: up or down to exactly this longer side
+        scale = side / max(photo.size)  # as measure.TOOL_SCRIPT does: exactly this longer side
         image = photo.resize((round(photo.width * scale), round(photo.height * scale)), Image.Resampling.LANCZOS)
         ours = best_time(lambda: model.stylize(image))
         rows.append([f"{image.width}x{image.height}", f"{ours * 1000:.0f} ms", f"{tool[side] * 1000:.0f} ms",

@@ -13,9 +13,9 @@ import torch
 
 from test_reliability import cli, refused
 from texnet.errors import TexnetError
-from texnet.model_files import PRETRAINED
 from texnet.generator_config import GeneratorConfig
 from texnet.generators import build_generator
+from texnet.model_files import PRETRAINED
 from texnet.noise import batch_noise, noise_pyramid, noise_rows
 from texnet.onnx_export import export_onnx
 from texnet.runtime import choose_backend
