@@ -26,6 +26,8 @@ CANDIDATES = {
     "pyramid": {"variant": "improved"},
     "residual-c8-k9": {"variant": "residual"},
     "residual-c12-k5": {"variant": "residual", "channels": 12, "edge_kernel": 5},
+    # The cpu preset's lr 0.05 is tuned for the pyramid; under it the residual net collapsed to flat colour.
+    "residual-c8-k9-lr0.01": {"variant": "residual", "lr": 0.01},
 }
 
 
@@ -35,8 +37,9 @@ def candidate_config(name: str, iters: int):
     from texnet.training import scaled_to
 
     options = dict(CANDIDATES[name])
+    lr = options.pop("lr", STYLE_PRESETS["cpu"].lr)
     generator = replace(VARIANTS[options.pop("variant")], **options)
-    return replace(scaled_to(STYLE_PRESETS["cpu"], iters), generator=generator)
+    return replace(scaled_to(STYLE_PRESETS["cpu"], iters), generator=generator, lr=lr)
 
 
 def seconds_per_iteration(name: str, painting, descriptor) -> float:

@@ -684,7 +684,7 @@ def run_models(args) -> None:
         for name, folder in builtin_models(kind).items():
             styles = read_config(folder).get("training", {}).get("styles", [])
             held = f"  styles: {', '.join(styles)} (--style NAME or a blend)" if len(styles) > 1 else ""
-            print(f"  {name:16s} {folder}{held}")
+            print(f"  {name:18s} {folder}{held}")
 
 
 def content_size(size: str, height: int, width: int) -> tuple[int, int]:
