@@ -81,9 +81,11 @@ def test_interrupted_training_says_how_to_resume(tmp_path):
     import time
 
     model = tmp_path / "m"
+    # A suite started in the background (`nohup make test &`) ignores SIGINT, and children inherit that.
     process = subprocess.Popen([sys.executable, "-m", "texnet.cli", "train", str(TEXTURES / "burlap.png"), "-o",
                                 str(model), "--preset", "cpu", "--size", "48", "--checkpoint-every", "2"],
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while not (model / "checkpoint" / "state.json").exists() and time.time() < deadline:
         time.sleep(0.2)
