@@ -102,24 +102,29 @@ def write_report(name: str, text: str) -> None:
 
 def save_figure(columns: list[str], rows: list[tuple[str, list]], path: Path, tile: int) -> None:
     """A grid of (1, 3, H, W) or (3, H, W) images: a title over each column, each row named in its
-    first cell; every image scaled so its longer side is `tile` px."""
+    first cell; every image scaled so its longer side is `tile` px, each row as tall as its tallest."""
     from PIL import Image, ImageDraw
 
     from texnet.image_io import tensor_to_image
 
+    def scaled(image):
+        picture = tensor_to_image(image)
+        scale = tile / max(picture.size)
+        return picture.resize((round(picture.width * scale), round(picture.height * scale)), Image.Resampling.LANCZOS)
+
     gap, label = 6, 18
-    figure = Image.new("RGB", (len(columns) * (tile + gap), label + len(rows) * (tile + gap)), "white")
+    pictures = [(name, [scaled(image) for image in images]) for name, images in rows]
+    heights = [max(picture.height for picture in row) for _, row in pictures]
+    figure = Image.new("RGB", (len(columns) * (tile + gap), label + sum(heights) + gap * len(rows)), "white")
     draw = ImageDraw.Draw(figure)
     for column, title in enumerate(columns):
         draw.text((column * (tile + gap) + 4, 3), title, fill="black")
-    for row, (name, images) in enumerate(rows):
-        for column, image in enumerate(images):
-            picture = tensor_to_image(image)
-            scale = tile / max(picture.size)
-            picture = picture.resize((round(picture.width * scale), round(picture.height * scale)),
-                                     Image.Resampling.LANCZOS)
-            figure.paste(picture, (column * (tile + gap), label + row * (tile + gap)))
-        draw.text((4, label + row * (tile + gap) + 4), name, fill="white")
+    top = label
+    for (name, row), height in zip(pictures, heights):
+        for column, picture in enumerate(row):
+            figure.paste(picture, (column * (tile + gap), top))
+        draw.text((4, top + 4), name, fill="white")
+        top += height + gap
     figure.save(path, quality=88)
 
 

@@ -1,7 +1,7 @@
 """Stroke scale at inference (issue 12): one photo stylized by built-in styles at stroke scales
 0.5, 1 and 2, with the mean spatial frequency of each result (lower: larger strokes).
 
-    python benchmarks/stroke_scale.py [--styles great-wave starry-night] [--photo kingfisher]
+    python benchmarks/stroke_scale.py [--styles starry-night kandinsky-viii] [--photo kingfisher]
 Writes benchmarks/out/stroke-scale.jpg and benchmarks/out/stroke-scale.md.
 """
 
@@ -18,7 +18,7 @@ SCALES = (0.5, 1.0, 2.0)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--styles", nargs="+", default=["great-wave", "starry-night"])
+    parser.add_argument("--styles", nargs="+", default=["starry-night", "kandinsky-viii"])
     parser.add_argument("--photo", default="kingfisher")
     parser.add_argument("--size", type=int, default=512, help="the photo's longer side")
     args = parser.parse_args()

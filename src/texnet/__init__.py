@@ -22,7 +22,7 @@ _HOMES = {
     "optimize": ("OptimizeConfig", "TransferWeights", "synthesize", "transfer"),
     "model_files": ("builtin_models",),
     "sampling": ("TextureGenerator", "tile_preview"),
-    "style_training": ("STYLE_PRESETS", "StyleTrainConfig", "train_style"),
+    "style_training": ("STYLE_PRESETS", "StyleTrainConfig", "style_preset", "train_style"),
     "stylizer": ("Stylizer",),
     "training": ("PRESETS", "TrainConfig", "train_texture"),
     "weights": ("resolve_vgg_weights",),

@@ -44,7 +44,7 @@ class StyleTrainConfig(RunConfig):
     iters: int = 3000
     lr_decay: float = 0.8
     decay_start: int = 300
-    generator: GeneratorConfig = field(default_factory=lambda: copy.copy(VARIANTS["improved"]))
+    generator: GeneratorConfig = field(default_factory=lambda: copy.copy(VARIANTS["residual"]))
     style_weight: float = 1e-4  # the Gatys baseline uses 1e-3; see the README on why training wants less
     content_weight: float = 1.0
     style_size: int = 256  # the painting is shrunk to this longer side: it sets the brush-stroke scale
@@ -52,12 +52,30 @@ class StyleTrainConfig(RunConfig):
     temporal_weight: float = 0.0  # frame-difference loss (Xu et al. 2021) against flicker in video
 
 
-STYLE_PRESETS = {
-    # The paper's recipe: 3,000 iterations of batch 4 at 256 px, lr 0.1 decayed x0.8 every 300.
-    "paper": StyleTrainConfig(),
-    # About 13 minutes on 2 CPU cores (pretrained/TRAINING.md): 160 px crops, 800 iterations, bf16.
-    "cpu": StyleTrainConfig(size=160, batch=4, iters=800, lr=0.05, decay_start=400, decay_every=100, bf16=None),
+# The Adam learning rate of each preset for each architecture: the residual net collapses to flat
+# colour at the pyramid's rates (README, "Stylization networks").
+LEARNING_RATES = {
+    # The texture_nets authors' train.lua default for `-model johnson`, and the pyramid paper's.
+    "paper": {"residual": 1e-3, "pyramid": 0.1},
+    # Measured best in benchmarks/style_architectures.py (8 minutes each, starry-night).
+    "cpu": {"residual": 0.003, "pyramid": 0.05},
 }
+STYLE_PRESETS = {
+    # The paper's schedule: 3,000 iterations of batch 4 at 256 px, decayed x0.8 every 300.
+    "paper": StyleTrainConfig(lr=LEARNING_RATES["paper"]["residual"]),
+    # About 7 minutes on 2 CPU cores with native bfloat16 (pretrained/TRAINING.md): 160 px crops, 800 iterations.
+    "cpu": StyleTrainConfig(size=160, batch=4, iters=800, lr=LEARNING_RATES["cpu"]["residual"], decay_start=400,
+                            decay_every=100, bf16=None),
+}
+
+
+def style_preset(name: str, variant: str | None = None) -> StyleTrainConfig:
+    """A preset, with another network (a stylizer.VARIANTS name) and that network's learning rate."""
+    preset = STYLE_PRESETS[name]
+    if variant is None:
+        return preset
+    generator = VARIANTS[variant]
+    return replace(preset, generator=generator, lr=LEARNING_RATES[name][generator.architecture])
 
 
 def read_photo(path: Path, unreadable: set[Path]) -> Image.Image | None:
