@@ -92,6 +92,21 @@ def test_the_backend_choice(requested, device, has_onnx, fits, bf16, expected):
     assert choose_backend(requested, device, has_onnx, fits, bf16) == expected
 
 
+def test_jobs_of_many_photos_take_bfloat16_for_residual_nets_on_amx_cpus_only(monkeypatch):
+    import texnet.runtime
+
+    for variable in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA"):
+        monkeypatch.delenv(variable, raising=False)
+    residual, pyramid = (Stylizer(trained_like(VARIANTS[name])) for name in ("residual", "improved"))
+    monkeypatch.setattr(texnet.runtime, "cpu_flags", lambda: frozenset({"avx512_bf16", "amx_bf16"}))
+    assert residual.backend_for_many("auto", None) == "torch"
+    assert residual.backend_for_many("auto", False) == "auto"  # float32 asked for: onnxruntime is faster
+    assert residual.backend_for_many("onnx", None) == "onnx"
+    assert pyramid.backend_for_many("auto", None) == "auto"
+    monkeypatch.setattr(texnet.runtime, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
+    assert residual.backend_for_many("auto", None) == "auto"
+
+
 @pytest.mark.parametrize("requested,device,has_onnx,bf16,message", [
     ("onnx", "cpu", False, None, "has no model.onnx"), ("onnx", "cuda", True, None, "runs on the CPU"),
     ("onnx", "cpu", True, True, "bfloat16 runs with PyTorch"), ("fast", "cpu", True, None, "backend must be one of"),
