@@ -4,7 +4,7 @@ import torch
 from PIL import Image
 
 from texnet.errors import TexnetError
-from texnet.image_io import (image_to_tensor, load_image, parse_size, quantize, save_image,
+from texnet.image_io import (image_to_tensor, load_image, megapixels, parse_size, quantize, save_image,
                              tensor_to_image)
 
 
@@ -96,3 +96,10 @@ def test_parse_size(text, expected):
 def test_parse_size_refuses_nonsense(text):
     with pytest.raises(TexnetError, match="size"):
         parse_size(text)
+
+
+def test_megapixels_come_from_the_header_and_a_broken_file_counts_zero(tmp_path):
+    Image.new("RGB", (300, 200)).save(tmp_path / "photo.png")
+    (tmp_path / "broken.jpg").write_bytes(b"not an image")
+    assert megapixels(tmp_path / "photo.png") == 0.06
+    assert megapixels(tmp_path / "broken.jpg") == 0.0

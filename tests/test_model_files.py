@@ -88,6 +88,7 @@ def test_a_pickle_is_never_loaded(saved_model):
     (lambda c: c["generator"].update(channels=8.0), "'channels' must be a whole number from 1 to 256, not 8.0"),
     (lambda c: c["generator"].update(channels=10 ** 9), "'channels' must be a whole number from 1 to 256"),
     (lambda c: c["generator"].update(norm=None), "norm must be one of"),
+    (lambda c: c["generator"].update(full_resolution_layers=1), "'full_resolution_layers' must be true or false, not 1"),
     (lambda c: c.update(generator="pyramid"), "must be an object"),
 ])
 def test_invalid_configs_are_refused_before_anything_is_built(saved_model, change, message):

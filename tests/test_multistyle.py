@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch import nn
 
 from conftest import SHARED_DATA
 from test_reliability import cli, refused
 from texnet.errors import TexnetError
-from texnet.generators import build_generator
+from texnet.generators import build_generator, fold_upsampling
 from texnet.image_io import load_image
 from texnet.quality import spectral_centroid
 from texnet.style_training import StyleTrainConfig, train_style
@@ -35,9 +36,23 @@ def photo(width, height, seed=0):
     return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8))
 
 
+@pytest.mark.parametrize("full_resolution_layers", [True, False])
 @pytest.mark.parametrize("size", [(61, 37), (37, 61), (129, 5), (1, 1), (300, 33), (256, 256)])
-def test_the_residual_net_gives_back_the_photos_size(size):
-    assert Stylizer(random_net()).stylize(photo(*size)).size == size
+def test_the_residual_net_gives_back_the_photos_size(size, full_resolution_layers):
+    net = random_net(full_resolution_layers=full_resolution_layers)
+    assert Stylizer(net).stylize(photo(*size)).size == size
+
+
+@pytest.mark.parametrize("changes", [{}, {"full_resolution_layers": True, "edge_kernel": 9}, {"padding": "zeros"},
+                                     {"styles": 2}])
+def test_folded_upsampling_gives_the_same_pixels_on_odd_sizes(changes):
+    net = random_net(**changes)
+    folded = fold_upsampling(net)
+    assert sum(isinstance(module, nn.Upsample) for module in folded.modules()) == 0
+    photo_tensor = torch.rand(2, 3, 37, 61)
+    style = torch.tensor([[0.3, 0.7], [1.0, 0.0]]) if net.config.styles > 1 else None
+    with torch.no_grad():
+        assert (folded(None, photo_tensor, style) - net(None, photo_tensor, style)).abs().max() < 1e-5
 
 
 def test_stroke_scale_moves_the_spectrum_and_keeps_the_size():

@@ -50,9 +50,10 @@ def test_a_texture_export_gives_pytorchs_pixels_on_odd_sizes(tmp_path, size):
     assert np.abs(ours - theirs).max() < 1e-4  # measured 1e-5; one 8-bit step is 4e-3
 
 
-@pytest.mark.parametrize("variant", ["improved", "residual"])
-def test_a_style_export_gives_pytorchs_pixels_and_takes_blends(tmp_path, variant):
-    net = trained_like(replace(VARIANTS[variant], styles=3, channels=6))
+@pytest.mark.parametrize("variant,changes", [("improved", {}), ("residual", {}),
+                                             ("residual", {"full_resolution_layers": True, "edge_kernel": 9})])
+def test_a_style_export_gives_pytorchs_pixels_and_takes_blends(tmp_path, variant, changes):
+    net = trained_like(replace(VARIANTS[variant], styles=3, channels=6, **changes))
     session = onnx_session(net, tmp_path)
     photo = np.random.default_rng(0).random((1, 3, 45, 71), dtype=np.float32)
     style = np.array([[0.2, 0.5, 0.3]], np.float32)
@@ -92,19 +93,20 @@ def test_the_backend_choice(requested, device, has_onnx, fits, bf16, expected):
     assert choose_backend(requested, device, has_onnx, fits, bf16) == expected
 
 
-def test_jobs_of_many_photos_take_bfloat16_for_residual_nets_on_amx_cpus_only(monkeypatch):
+def test_large_jobs_take_bfloat16_for_residual_nets_on_amx_cpus_only(monkeypatch):
     import texnet.runtime
 
     for variable in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA"):
         monkeypatch.delenv(variable, raising=False)
     residual, pyramid = (Stylizer(trained_like(VARIANTS[name])) for name in ("residual", "improved"))
     monkeypatch.setattr(texnet.runtime, "cpu_flags", lambda: frozenset({"avx512_bf16", "amx_bf16"}))
-    assert residual.backend_for_many("auto", None) == "torch"
-    assert residual.backend_for_many("auto", False) == "auto"  # float32 asked for: onnxruntime is faster
-    assert residual.backend_for_many("onnx", None) == "onnx"
-    assert pyramid.backend_for_many("auto", None) == "auto"
+    assert residual.backend_for_many("auto", None, 20) == "torch"
+    assert residual.backend_for_many("auto", None, 4) == "auto"  # too small to pay PyTorch's start
+    assert residual.backend_for_many("auto", False, 20) == "auto"  # float32 asked for: onnxruntime is faster
+    assert residual.backend_for_many("onnx", None, 20) == "onnx"
+    assert pyramid.backend_for_many("auto", None, 20) == "auto"
     monkeypatch.setattr(texnet.runtime, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
-    assert residual.backend_for_many("auto", None) == "auto"
+    assert residual.backend_for_many("auto", None, 20) == "auto"
 
 
 @pytest.mark.parametrize("requested,device,has_onnx,bf16,message", [
@@ -132,8 +134,9 @@ def test_strips_give_the_pixels_of_whole_image_inference(config):
     assert (strips - whole).abs().max() < 1e-4
 
 
-def test_photos_in_strips_give_the_pixels_of_whole_image_inference():
-    model = Stylizer(trained_like(replace(VARIANTS["residual"], channels=6)))
+@pytest.mark.parametrize("full_resolution_layers", [True, False])
+def test_photos_in_strips_give_the_pixels_of_whole_image_inference(full_resolution_layers):
+    model = Stylizer(trained_like(replace(VARIANTS["residual"], channels=6, full_resolution_layers=full_resolution_layers)))
     photo = np.random.default_rng(4).integers(0, 256, (181, 143, 3), dtype=np.uint8)
     whole = model.stylize_pixels(photo, 0, False, "torch", None).astype(int)
     strips = model.stylize_pixels(photo, 0, False, "torch", 16).astype(int)

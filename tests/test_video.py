@@ -12,7 +12,7 @@ from conftest import REPO, SHARED_DATA
 from test_reliability import cli, refused
 from texnet.generators import build_generator
 from texnet.stylizer import VARIANTS, Stylizer
-from texnet.video import FlickerMeter, frames_of
+from texnet.video import FlickerMeter, frames_of, video_megapixels
 
 PHOTO = SHARED_DATA / "content-test" / "kingfisher.jpg"
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -47,6 +47,7 @@ def test_a_stylized_clip_keeps_its_frames_rate_size_and_sound(capsys, tmp_path, 
     assert result["audio_seconds"] == pytest.approx(source["audio_seconds"], abs=0.05)
     frames = frames_of(tmp_path / "styled.mp4")
     assert len(frames) == 24 and frames[0].shape == (64, 96, 3)
+    assert video_megapixels(clip) == pytest.approx(24 * 64 * 96 / 1e6, rel=0.1)  # what picks the backend
     originals = frames_of(clip)
     assert np.abs(frames[5].astype(int) - originals[5]).mean() > 10  # stylized, not copied
 

@@ -5,12 +5,6 @@ onnxruntime) does not import PyTorch, which alone takes longer than a whole samp
 """
 
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("texnet")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
 
 _HOMES = {
     "descriptor": ("CONTENT_LAYER", "TEXTURE_LAYERS", "VGG19Descriptor"),
@@ -31,7 +25,19 @@ _MODULE_OF = {name: module for module, names in _HOMES.items() for name in names
 __all__ = sorted(_MODULE_OF)
 
 
+def package_version() -> str:
+    """The installed version (importlib.metadata takes 40 ms to import: only asked for when needed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("texnet")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
+
+
 def __getattr__(name: str):
+    if name == "__version__":
+        return package_version()
     if name not in _MODULE_OF:
         raise AttributeError(f"module 'texnet' has no attribute {name!r}")
     value = getattr(import_module(f".{_MODULE_OF[name]}", __name__), name)

@@ -20,9 +20,6 @@ MIN_EXAMPLE_SIDE = 32  # smaller examples leave relu5_1 with a 2x2 map or less
 MAX_SEED = 2 ** 63 - 1
 GATYS_BYTES_PER_PIXEL = 6000  # VGG-19 forward + backward and L-BFGS history (measured: 403 MB at 256 px)
 TRAINING_BYTES_PER_PIXEL = 12000  # the same for a generator and its VGG loss (about 1 GB at 256 px)
-# Folder runs this large take Stylizer.backend_for_many: where PyTorch is the faster backend
-# (78 ms less per 512 px photo), its start of about 1.1 s is paid back after 14 photos.
-MANY_PHOTOS = 16
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -30,6 +27,19 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"texnet: error: {message} (see `{self.prog} --help`)\n")
+
+
+class PrintVersion(argparse.Action):
+    """--version, looked up only when asked for: importlib.metadata takes 40 ms to import."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, help="show texnet's version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from . import package_version
+
+        print(f"texnet {package_version()}")
+        parser.exit()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,10 +121,8 @@ fraction = number(0, 1)
 
 
 def build_parser() -> ArgumentParser:
-    from . import __version__
-
     parser = ArgumentParser(prog="texnet", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=f"texnet {__version__}")
+    parser.add_argument("--version", action=PrintVersion)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     weights = commands.add_parser("weights", help="print where the VGG-19 weights are (fetching them if needed)")
@@ -189,7 +197,7 @@ def build_parser() -> ArgumentParser:
                        help="folder of photos to train on (random crops; a few are held out for previews)")
     style.add_argument("-o", "--output", required=True, help="model folder to create (or resume)")
     style.add_argument("--preset", choices=sorted(PRESET_NAMES), default="paper",
-                       help="paper: the paper's recipe (slow on a CPU); cpu: about 7 minutes on 2 cores with "
+                       help="paper: the paper's recipe (slow on a CPU); cpu: 6 to 9 minutes on 2 cores with "
                             "native bfloat16, about 20 without")
     style.add_argument("--variant", choices=("residual", "improved", "paper"),
                        help="the network: residual (Johnson et al.), improved (the pyramid with instance norm) or "
@@ -487,18 +495,18 @@ def run_train_style(args) -> None:
 
 
 def run_stylize(args) -> None:
-    from tqdm.auto import tqdm
-
-    from .image_io import load_image, save_image
+    from .image_io import load_image, megapixels, save_image
     from .stylizer import Stylizer
 
     jobs = stylize_jobs(args.inputs, args.output, args.overwrite)
     model = Stylizer.from_pretrained(args.model, device=args.device)
     model.seed_for(args.seed)  # refuses a seed or style the model cannot use, before any photo is read
     model.style_weights(args.style)
-    backend = model.backend_for_many(args.backend, args.bf16) if len(jobs) >= MANY_PHOTOS else args.backend
+    backend = args.backend if len(jobs) == 1 else \
+        model.backend_for_many(args.backend, args.bf16, sum(megapixels(source) for source, _ in jobs))
     failures = []
-    for source, target in tqdm(jobs, unit="image", disable=True if len(jobs) == 1 else None, dynamic_ncols=True):
+    bar = None if len(jobs) == 1 else many_photos_bar(jobs)
+    for source, target in bar or jobs:
         try:
             result = model.stylize(load_image(source), args.strength, args.preserve_colors, args.max_size,
                                    seed=args.seed, bf16=args.bf16, backend=backend,
@@ -506,14 +514,21 @@ def run_stylize(args) -> None:
                                    stroke_scale=args.stroke_scale)
             save_image(result, target)
         except TexnetError as error:
-            if len(jobs) == 1:
+            if bar is None:
                 raise
             failures.append(str(error))
-            tqdm.write(f"texnet: skipped {error}", file=sys.stderr)
+            bar.write(f"texnet: skipped {error}", file=sys.stderr)
     if failures:
         raise TexnetError(f"{len(failures)} of {len(jobs)} images failed (the others were stylized): "
                           + "; ".join(failures))
     print(jobs[0][1] if len(jobs) == 1 else f"{len(jobs)} images stylized into {Path(args.output)}")
+
+
+def many_photos_bar(jobs):
+    """A progress bar over the photos (imported only then: tqdm takes 30 ms, a tenth of one photo)."""
+    from .progress import progress_bar
+
+    return progress_bar(jobs, unit="image")
 
 
 def stylize_jobs(inputs: list[str], output: str, overwrite: bool) -> list[tuple[Path, Path]]:
@@ -585,7 +600,7 @@ def write_animation(args, model, size: tuple[int, int], model_files: list[Path])
 def run_stylize_video(args) -> None:
     from .outputs import check_not_an_input, check_writable_folder
     from .stylizer import Stylizer
-    from .video import check_video_output, stylize_video
+    from .video import check_video_output, stylize_video, video_megapixels
 
     source, target = Path(args.input), check_video_output(Path(args.output))
     if not source.is_file():
@@ -595,7 +610,7 @@ def run_stylize_video(args) -> None:
     model, style = Stylizer.for_style(args.style, args.model, args.device)
     model.seed_for(args.seed)
     model.style_weights(style)
-    backend = model.backend_for_many(args.backend, args.bf16)
+    backend = model.backend_for_many(args.backend, args.bf16, video_megapixels(source))
 
     def stylize_frame(frame):
         return model.stylize(frame, args.strength, args.preserve_colors, args.max_size, seed=args.seed, bf16=args.bf16,

@@ -9,7 +9,7 @@ from .errors import TexnetError
 
 ARCHITECTURES = ("pyramid", "residual")
 PADDINGS = ("circular", "reflect", "zeros")
-LATER_KEYS = {"architecture", "styles", "blocks", "edge_kernel"}
+LATER_KEYS = {"architecture", "styles", "blocks", "edge_kernel", "full_resolution_layers"}
 NORMS = ("batch", "instance")
 # Bounds for every shape field: a config.json is read from outside, and "channels": 1e9 would
 # otherwise ask for 100 GB before anything could say no.
@@ -29,12 +29,19 @@ class GeneratorConfig:
     styles: int = 1  # styles in one net (conditional instance norm rows); instance norm only
     blocks: int = 5  # the residual net's residual blocks
     edge_kernel: int = 9  # the residual net's first and last convolutions, k x k
+    # The residual net's c-channel layers at full resolution (Johnson et al.). Without them the first
+    # convolution strides straight to half resolution and the decoder's last map is upsampled into
+    # the RGB convolution: the widest maps are a quarter the size, which is what costs time on CPUs.
+    full_resolution_layers: bool = True
 
     def validate(self) -> "GeneratorConfig":
         for name, (low, high) in LIMITS.items():
             value = getattr(self, name)
             if type(value) is not int or not low <= value <= high:
                 raise TexnetError(f"generator '{name}' must be a whole number from {low} to {high}, not {value!r}")
+        if type(self.full_resolution_layers) is not bool:
+            raise TexnetError("generator 'full_resolution_layers' must be true or false, "
+                              f"not {self.full_resolution_layers!r}")
         if self.content_channels not in (0, 3):
             raise TexnetError(f"generator 'content_channels' must be 0 or 3, not {self.content_channels}")
         if self.padding not in PADDINGS:

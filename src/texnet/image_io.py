@@ -60,6 +60,16 @@ def load_image(source, max_pixels: int = MAX_INPUT_PIXELS) -> Image.Image:
         raise TexnetError(f"{name}: cannot read image: {error}") from None
 
 
+def megapixels(path: Path) -> float:
+    """An image's size from its header, without decoding it (0 for a file that cannot be read:
+    it fails later, on its own)."""
+    try:
+        with Image.open(path) as image:
+            return image.width * image.height / 1e6
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return 0.0
+
+
 def as_rgb_image(image) -> Image.Image:
     """What API users pass as an image, as an RGB PIL image: a PIL image of any mode; a NumPy
     array (H, W) or (H, W, 3|4), uint8 or float in [0, 1]; a PyTorch tensor (3, H, W) or

@@ -23,7 +23,7 @@ import torch
 
 from .atomic_write import write_atomically
 from .errors import TexnetError
-from .generators import StyledGenerator
+from .generators import StyledGenerator, fold_upsampling
 from .runtime import WEIGHTS_SHA256_KEY, weights_digest
 
 OPSET = 17
@@ -69,8 +69,9 @@ def export_onnx(net: StyledGenerator, path: str | Path, weights_file: Path | Non
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the exporter warns about instance norm in eval mode, as intended
-            torch.onnx.export(ExportWrapper(net), tuple(example_inputs(net)), buffer.name, input_names=names,
-                              output_names=["image"], dynamic_axes=axes, opset_version=OPSET, dynamo=False)
+            torch.onnx.export(ExportWrapper(fold_upsampling(net)), tuple(example_inputs(net)), buffer.name,
+                              input_names=names, output_names=["image"], dynamic_axes=axes, opset_version=OPSET,
+                              dynamo=False)
         model = onnx.load(buffer.name)
     finally:
         os.unlink(buffer.name)

@@ -299,8 +299,8 @@ class Step:
 
 class ChainStripGenerator(StripExecutor):
     """One output of the residual net, strip by strip within `budget` bytes. The net is a chain:
-    the input, the encoder's layers, the residual blocks, the decoder's layers and the crop back to
-    the input's size, then the RGB convolution. After the statistics of a residual block's norms
+    the input, the encoder's layers, the residual blocks and the decoder's layers, then the RGB
+    convolution and the crop back to the input's size. After the statistics of a residual block's norms
     are known its whole output (a quarter of the resolution) is kept, replacing the last one kept,
     so that later passes start from it."""
 
@@ -311,7 +311,7 @@ class ChainStripGenerator(StripExecutor):
         self.steps = [Step(None, height, width, net.config.content_channels + net.config.noise_channels)]
         for layer in [*net.encoder, *net.residuals, *net.decoder]:
             self.steps.append(self.next_step(layer))
-        self.steps.append(Step(None, height, width, self.steps[-1].channels))  # the crop
+        self.height, self.width = height, width
         self.kept: tuple[int, torch.Tensor] | None = None  # (step, its whole output)
 
     def next_step(self, layer: nn.Module) -> Step:
@@ -332,14 +332,14 @@ class ChainStripGenerator(StripExecutor):
                                 lambda start, stop, norm, index=index: self.step_rows(index, start, stop, norm))
                 if isinstance(step.layer, ResidualBlock):
                     self.keep(index)
-        last = len(self.steps) - 1
-        height, width = self.steps[last].height, self.steps[last].width
-        step = self.strip_rows(self.steps[last].channels, width)
+        last = self.steps[-1]  # the decoder's output, rounded up from the input's size
+        step = self.strip_rows(last.channels, last.width)
         to_rgb = self.net.to_rgb
-        for start in range(0, height, step):
-            stop = min(start + step, height)
-            features = self.step_rows(last, *self.conv_input_range(to_rgb, start, stop, height))
-            write(start, stop, torch.sigmoid(self.conv(to_rgb, features, start, stop, height).tensor.float())[0])
+        for start in range(0, self.height, step):
+            stop = min(start + step, self.height)
+            features = self.step_rows(len(self.steps) - 1, *self.conv_input_range(to_rgb, start, stop, last.height))
+            rgb = self.conv(to_rgb, features, start, stop, last.height).tensor[..., : self.width]
+            write(start, stop, torch.sigmoid(rgb.float())[0])
 
     @staticmethod
     def norms_of(layer: nn.Module | None) -> list[nn.Module]:
@@ -367,8 +367,6 @@ class ChainStripGenerator(StripExecutor):
             return Strip(self.inputs(0, start, stop).to(self.dtype), start)
         previous = self.steps[index - 1]
         layer = step.layer
-        if layer is None:  # the crop back to the input's size
-            return Strip(self.step_rows(index - 1, start, stop, stop_at).tensor[..., : step.width], start)
         if isinstance(layer, nn.Conv2d):
             source = self.step_rows(index - 1, *self.conv_input_range(layer, start, stop, previous.height), stop_at)
             return self.conv(layer, source, start, stop, previous.height)

@@ -63,7 +63,7 @@ LEARNING_RATES = {
 STYLE_PRESETS = {
     # The paper's schedule: 3,000 iterations of batch 4 at 256 px, decayed x0.8 every 300.
     "paper": StyleTrainConfig(lr=LEARNING_RATES["paper"]["residual"]),
-    # About 7 minutes on 2 CPU cores with native bfloat16 (pretrained/TRAINING.md): 160 px crops, 800 iterations.
+    # 6 to 9 minutes on 2 CPU cores with native bfloat16 (pretrained/TRAINING.md): 160 px crops, 800 iterations.
     "cpu": StyleTrainConfig(size=160, batch=4, iters=800, lr=LEARNING_RATES["cpu"]["residual"], decay_start=400,
                             decay_every=100, bf16=None),
 }

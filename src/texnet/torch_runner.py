@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from .generators import StyledGenerator, bf16_is_fast
+from .generators import StyledGenerator, bf16_is_fast, fold_upsampling
 from .strips import strip_generator
 
 
@@ -20,20 +20,21 @@ class TorchRunner:
         torch.set_flush_denormal(True)
         self.device = torch.device(device)
         self.net = net.to(self.device).eval()
-        self.bf16_net: StyledGenerator | None = None
+        self.nets: dict[tuple[bool, bool], StyledGenerator] = {}  # (bf16, whole image) -> the net to run
 
     def use_bf16(self, bf16: bool | None) -> bool:
         """`bf16`, or where it is None, whether bfloat16 is the faster choice on this device."""
         return bf16_is_fast(self.device) if bf16 is None else bf16
 
-    def network(self, bf16: bool) -> StyledGenerator:
-        """The net in the precision asked for. In bfloat16 the whole net runs in it: faster than
-        autocast, which keeps the normalisations in float32."""
-        if not bf16:
-            return self.net
-        if self.bf16_net is None:
-            self.bf16_net = copy.deepcopy(self.net).to(torch.bfloat16)
-        return self.bf16_net
+    def network(self, bf16: bool, whole_image: bool = True) -> StyledGenerator:
+        """The net in the precision asked for; for whole images with its upsamplings folded into
+        the convolutions after them (strips walk the unfolded layers). In bfloat16 the whole net
+        runs in it: faster than autocast, which keeps the normalisations in float32."""
+        key = (bf16, whole_image)
+        if key not in self.nets:
+            net = fold_upsampling(self.net) if whole_image else self.net
+            self.nets[key] = copy.deepcopy(net).to(torch.bfloat16) if bf16 else net
+        return self.nets[key]
 
     @torch.no_grad()
     def run(self, inputs: list[np.ndarray | torch.Tensor], bf16: bool | None = None) -> torch.Tensor:
@@ -53,7 +54,7 @@ class TorchRunner:
         """One sample in exact strips within `budget` bytes: inputs(scale, first row, stop row)
         gives a scale's input rows, (1, C, rows, W); write(first row, stop row, (3, rows, W)) takes
         the output; `style`, the style weights of a multi-style net."""
-        net = self.network(self.use_bf16(bf16))
+        net = self.network(self.use_bf16(bf16), whole_image=False)
         net.set_style(None if style is None else torch.as_tensor(style, dtype=torch.float32), 1)
 
         def scale_inputs(scale: int, start: int, stop: int) -> torch.Tensor:

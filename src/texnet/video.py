@@ -79,6 +79,14 @@ def open_video(source: Path):
     return container
 
 
+def video_megapixels(source: Path) -> float:
+    """Frames x frame size of a video, from its header (the duration where the frame count is missing)."""
+    with open_video(source) as container:
+        video = container.streams.video[0]
+        frames = video.frames or float((video.duration or 0) * video.time_base * (video.average_rate or 25))
+        return frames * video.width * video.height / 1e6
+
+
 def stylize_video(source: Path, target: Path, stylize_frame: Callable[[Image.Image], Image.Image],
                   progress: bool = True) -> VideoReport:
     """Stylize every frame of `source` into `target` (H.264, the audio copied as it is)."""
