@@ -22,8 +22,9 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent.parent / "shared" / "data"
 RUNS = HERE.parent / "runs" / "architectures"
-# Each candidate: a stylizer.VARIANTS network, changes to it, and its Adam learning rate (default:
-# style_training.LEARNING_RATES, whose cpu row these runs chose).
+# Each candidate: a stylizer.VARIANTS network, changes to it, its Adam learning rate (default:
+# style_training.LEARNING_RATES, whose cpu row these runs chose) and its style weight (default: the
+# cpu preset's).
 CANDIDATES = {
     "pyramid": {"variant": "improved"},
     # The pyramid's lr 0.05 collapsed the 8-channel residual net to flat colour.
@@ -41,6 +42,9 @@ CANDIDATES = {
     # per pixel, and the widest maps a quarter the size, for the speed target.
     "residual-c12-half-k3": {"variant": "residual", "channels": 12, "edge_kernel": 3,
                              "full_resolution_layers": False},
+    # The default above at twice the style weight: does it buy back the held-out Gram loss?
+    "residual-c12-half-k3-sw2e-4": {"variant": "residual", "channels": 12, "edge_kernel": 3,
+                                    "full_resolution_layers": False, "style_weight": 2e-4},
 }
 
 
@@ -51,7 +55,9 @@ def candidate_config(name: str, iters: int):
     options = dict(CANDIDATES[name])
     preset = style_preset("cpu", options.pop("variant"))
     lr = options.pop("lr", preset.lr)
-    return replace(scaled_to(preset, iters), generator=replace(preset.generator, **options), lr=lr)
+    style_weight = options.pop("style_weight", preset.style_weight)
+    return replace(scaled_to(preset, iters), generator=replace(preset.generator, **options), lr=lr,
+                   style_weight=style_weight)
 
 
 def seconds_per_iteration(name: str, painting, descriptor) -> float:
