@@ -100,13 +100,13 @@ def test_large_jobs_take_bfloat16_for_residual_nets_on_amx_cpus_only(monkeypatch
         monkeypatch.delenv(variable, raising=False)
     residual, pyramid = (Stylizer(trained_like(VARIANTS[name])) for name in ("residual", "improved"))
     monkeypatch.setattr(texnet.runtime, "cpu_flags", lambda: frozenset({"avx512_bf16", "amx_bf16"}))
-    assert residual.backend_for_many("auto", None, 20) == "torch"
-    assert residual.backend_for_many("auto", None, 4) == "auto"  # too small to pay PyTorch's start
-    assert residual.backend_for_many("auto", False, 20) == "auto"  # float32 asked for: onnxruntime is faster
-    assert residual.backend_for_many("onnx", None, 20) == "onnx"
-    assert pyramid.backend_for_many("auto", None, 20) == "auto"
+    assert residual.backend_for_many("auto", None, lambda: 20) == "torch"
+    assert residual.backend_for_many("auto", None, lambda: 4) == "auto"  # too small to pay PyTorch's start
+    assert residual.backend_for_many("auto", False, lambda: 20) == "auto"  # float32 asked for: onnxruntime is faster
+    assert residual.backend_for_many("onnx", None, lambda: 20) == "onnx"
+    assert pyramid.backend_for_many("auto", None, lambda: 20) == "auto"
     monkeypatch.setattr(texnet.runtime, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
-    assert residual.backend_for_many("auto", None, 20) == "auto"
+    assert residual.backend_for_many("auto", None, lambda: 20) == "auto"
 
 
 @pytest.mark.parametrize("requested,device,has_onnx,bf16,message", [
@@ -136,7 +136,8 @@ def test_strips_give_the_pixels_of_whole_image_inference(config):
 
 @pytest.mark.parametrize("full_resolution_layers", [True, False])
 def test_photos_in_strips_give_the_pixels_of_whole_image_inference(full_resolution_layers):
-    model = Stylizer(trained_like(replace(VARIANTS["residual"], channels=6, full_resolution_layers=full_resolution_layers)))
+    config = replace(VARIANTS["residual"], channels=6, full_resolution_layers=full_resolution_layers)
+    model = Stylizer(trained_like(config))
     photo = np.random.default_rng(4).integers(0, 256, (181, 143, 3), dtype=np.uint8)
     whole = model.stylize_pixels(photo, 0, False, "torch", None).astype(int)
     strips = model.stylize_pixels(photo, 0, False, "torch", 16).astype(int)

@@ -503,7 +503,7 @@ def run_stylize(args) -> None:
     model.seed_for(args.seed)  # refuses a seed or style the model cannot use, before any photo is read
     model.style_weights(args.style)
     backend = args.backend if len(jobs) == 1 else \
-        model.backend_for_many(args.backend, args.bf16, sum(megapixels(source) for source, _ in jobs))
+        model.backend_for_many(args.backend, args.bf16, lambda: sum(megapixels(source) for source, _ in jobs))
     failures = []
     bar = None if len(jobs) == 1 else many_photos_bar(jobs)
     for source, target in bar or jobs:
@@ -610,7 +610,7 @@ def run_stylize_video(args) -> None:
     model, style = Stylizer.for_style(args.style, args.model, args.device)
     model.seed_for(args.seed)
     model.style_weights(style)
-    backend = model.backend_for_many(args.backend, args.bf16, video_megapixels(source))
+    backend = model.backend_for_many(args.backend, args.bf16, lambda: video_megapixels(source))
 
     def stylize_frame(frame):
         return model.stylize(frame, args.strength, args.preserve_colors, args.max_size, seed=args.seed, bf16=args.bf16,

@@ -13,6 +13,7 @@ styles mixes the rows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -47,12 +48,13 @@ class Stylizer(PretrainedGenerator):
 
     kind = "style"
 
-    def backend_for_many(self, requested: str, bf16: bool | None, megapixels: float) -> str:
-        """The backend for a job of `megapixels` in all (photos or frames): PyTorch in native
+    def backend_for_many(self, requested: str, bf16: bool | None, megapixels: Callable[[], float]) -> str:
+        """The backend for a job of `megapixels()` in all (photos or frames): PyTorch in native
         bfloat16 where it beats onnxruntime for this net (the residual net on AMX CPUs, 20% less
-        time) and the job is large enough to pay PyTorch's start of about 1.1 s; else `requested`."""
+        time) and the job is large enough to pay PyTorch's start of about 1.1 s; else `requested`.
+        The job's size is read (from file headers) only where the rest allows PyTorch."""
         if (requested == "auto" and bf16 is None and self.config.architecture == "residual" and amx_cpu()
-                and megapixels >= BF16_PAYS_OFF_MEGAPIXELS):
+                and megapixels() >= BF16_PAYS_OFF_MEGAPIXELS):
             return "torch"
         return requested
 
