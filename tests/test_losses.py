@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from texnet.losses import TextureTarget, content_loss, gram_matrix, total_variation
+from texnet.losses import (SlicedWassersteinTarget, SpectrumTarget, TextureTarget, content_loss, gram_matrix,
+                           total_variation)
 
 
 def test_gram_matrix_matches_hand_computation():
@@ -58,3 +59,23 @@ def test_content_loss_and_total_variation_values():
     # Horizontal differences are all 1, vertical ones 0.
     assert total_variation(stripes).item() == pytest.approx(1.0)
     assert total_variation(torch.ones(1, 3, 4, 4)).item() == 0.0
+
+
+def test_colour_histogram_term_sees_a_pale_smudge_but_not_a_shuffle():
+    example = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 0.5
+    target = SlicedWassersteinTarget({"pixels": example[0].flatten(1)})
+    shuffled = example.flatten(2)[..., torch.randperm(64 * 64)].view_as(example)  # same colours, other places
+    smudged = example.clone()
+    smudged[..., 20:40, 20:40] = 0.95  # a pale blob over a tenth of the image
+    draws = torch.Generator().manual_seed(1)
+    assert float(target.loss({"pixels": shuffled}, draws)) < 1e-12
+    assert float(target.loss({"pixels": smudged}, draws)) > 1e-3
+
+
+def test_spectrum_term_sees_a_lost_period_but_not_a_shift():
+    rows = torch.arange(64.0)[:, None].expand(64, 64)
+    stripes = (0.5 + 0.4 * torch.sin(2 * torch.pi * rows / 8)).expand(1, 3, 64, 64)
+    target = SpectrumTarget.from_image(stripes, 64)
+    noise = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    shifted = float(target.loss(stripes.roll(3, dims=-2)))
+    assert shifted < 0.01 * float(target.loss(noise))

@@ -1,3 +1,4 @@
+import json
 from dataclasses import replace
 
 import pytest
@@ -72,6 +73,41 @@ def test_resume_refuses_other_example_or_settings(tmp_path, tiny_descriptor):
                       descriptor=tiny_descriptor, progress=False)
     with pytest.raises(TexnetError, match="no checkpoint"):
         train_texture(example(), tmp_path / "fresh", TINY, resume=True, descriptor=tiny_descriptor, progress=False)
+
+
+@pytest.mark.parametrize("option", [{"multiscale": 1.0}, {"spectrum": 1e3}, {"histogram": 1e6}, {"loss": "sw"}])
+def test_each_selectable_term_adds_to_the_training_loss_and_is_recorded(tmp_path, tiny_descriptor, option):
+    def first_loss(config) -> float:
+        trainer = TextureTrainer(example(), tmp_path / str(len(list(tmp_path.iterdir()))), config, tiny_descriptor,
+                                 progress=False)
+        with torch.no_grad():
+            return float(trainer.loss())
+
+    config = replace(TINY, **option)
+    assert first_loss(config) != first_loss(TINY)
+    model = train_texture(example(), tmp_path / "m", replace(config, iters=2), descriptor=tiny_descriptor, progress=False)
+    assert all(model.info["config"][key] == value for key, value in option.items())
+
+
+def test_a_warm_start_begins_from_the_donor_weights(tmp_path, tiny_descriptor):
+    donor = train_texture(example(), tmp_path / "donor", TINY, descriptor=tiny_descriptor, progress=False)
+    trainer = TextureTrainer(load_image(TEXTURES / "brick.png"), tmp_path / "warm",
+                             replace(TINY, init_from=str(tmp_path / "donor")), tiny_descriptor, progress=False)
+    for (name, a), b in zip(donor.net.state_dict().items(), trainer.net.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_a_checkpoint_from_before_a_new_setting_resumes_under_its_default(tmp_path, tiny_descriptor):
+    train_texture(example(), tmp_path / "m", replace(TINY, iters=3), descriptor=tiny_descriptor, progress=False)
+    state = tmp_path / "m" / "checkpoint" / "state.json"
+    meta = json.loads(state.read_text())
+    del meta["config"]["histogram"]  # written by a version without the colour histogram term
+    state.write_text(json.dumps(meta))
+    with pytest.raises(TexnetError, match="other training settings"):
+        train_texture(example(), tmp_path / "m", replace(TINY, histogram=1.0), resume=True,
+                      descriptor=tiny_descriptor, progress=False)
+    model = train_texture(example(), tmp_path / "m", TINY, resume=True, descriptor=tiny_descriptor, progress=False)
+    assert model.info["iterations"] == TINY.iters
 
 
 def test_diversity_term_needs_a_batch(tmp_path, tiny_descriptor):

@@ -170,6 +170,8 @@ def build_parser() -> ArgumentParser:
     train.add_argument("--multiscale", type=number(0), metavar="WEIGHT",
                        help="also compare sample and example at half resolution, with this weight")
     train.add_argument("--spectrum", type=number(0), metavar="WEIGHT", help="weight of the power spectrum term")
+    train.add_argument("--histogram", type=number(0), metavar="WEIGHT",
+                       help="weight of the colour histogram term (sliced Wasserstein distance of pixel colours)")
     train.add_argument("--init-from", metavar="MODEL", help="start from this texture model's weights (warm start)")
     add_run_options(train, unit="sample")
     train.set_defaults(run=run_train)
@@ -448,7 +450,8 @@ def run_train(args) -> None:
 
     config = PRESETS[args.preset]
     overrides = run_overrides(args, ("size", "batch", "iters", "lr", "diversity", "bf16", "checkpoint_every", "loss",
-                                     "normalize_gradients", "vgg_padding", "multiscale", "spectrum", "init_from"))
+                                     "normalize_gradients", "vgg_padding", "multiscale", "spectrum", "histogram",
+                                     "init_from"))
     generator = run_overrides(args, ("norm", "padding", "scales"))
     config = replace(config, seed=args.seed, **overrides, generator=replace(config.generator, **generator))
     example = load_checked_image(args.example, config.example_size, "example")
