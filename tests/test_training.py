@@ -25,6 +25,22 @@ def test_learning_rate_schedule():
     assert [learning_rate(config, i) for i in (0, 9, 10, 14, 15)] == [0.1, 0.1, 0.05, 0.05, 0.025]
 
 
+@pytest.mark.parametrize("command", ["train", "train-style"])
+def test_iters_stretches_the_presets_schedule(command):
+    from texnet.cli import build_parser, with_iterations
+    from texnet.style_training import style_preset
+
+    preset = PRESETS["cpu"] if command == "train" else style_preset("cpu")
+    content = ["--content", "photos"] if command == "train-style" else []
+    args = build_parser().parse_args([command, "in.png", *content, "-o", "m", "--preset", "cpu",
+                                      "--iters", str(3 * preset.iters)])
+    longer = with_iterations(preset, args)
+    assert (longer.iters, longer.decay_start) == (3 * preset.iters, 3 * preset.decay_start)
+    # the same share of the run has the preset's learning rate: three times as long ends where the preset ends
+    assert learning_rate(longer, 3 * preset.iters - 1) == pytest.approx(learning_rate(preset, preset.iters - 1))
+    assert learning_rate(longer, 3 * preset.iters - 1) < preset.lr / 2
+
+
 def test_training_writes_model_checkpoint_curve_and_grid(tmp_path, tiny_descriptor):
     model = train_texture(example(), tmp_path / "m", TINY, descriptor=tiny_descriptor, progress=False)
     names = {p.name for p in (tmp_path / "m").iterdir()}

@@ -301,7 +301,8 @@ def add_run_options(parser: argparse.ArgumentParser, unit: str) -> None:
     training `unit`s), bf16, checkpoints and resume, device and seed, VGG weights."""
     parser.add_argument("--size", type=whole_number(16, 4096), help=f"training {unit} size in px")
     parser.add_argument("--batch", type=whole_number(1, 256), help=f"{unit}s per iteration")
-    parser.add_argument("--iters", type=whole_number(1, 10_000_000), help="iterations")
+    parser.add_argument("--iters", type=whole_number(1, 10_000_000),
+                        help="iterations (the preset's learning-rate schedule is stretched or shrunk to match)")
     parser.add_argument("--lr", type=positive_float, help="Adam learning rate")
     parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                         help="run VGG and the generator in bfloat16 (default: where the CPU computes it natively)")
@@ -422,6 +423,14 @@ def run_overrides(args, names: tuple[str, ...]) -> dict:
     return {key: getattr(args, key) for key in names if getattr(args, key) is not None}
 
 
+def with_iterations(preset, args):
+    """The preset for --iters iterations: its decay keeps its place in the run, so a longer run
+    does not spend its second half at a learning rate that has decayed to nothing."""
+    from .training import scaled_to
+
+    return scaled_to(preset, args.iters) if args.iters else preset
+
+
 def prepare_training(args, pixels_per_step: int, kind: str):
     """What both trainers do before loading anything heavy: the output folder (created, or a
     checkpoint to resume), the memory a step needs, the device."""
@@ -448,8 +457,8 @@ def run_train(args) -> None:
     from .descriptor import TEXTURE_LAYERS, VGG19Descriptor
     from .training import PRESETS, train_texture
 
-    config = PRESETS[args.preset]
-    overrides = run_overrides(args, ("size", "batch", "iters", "lr", "diversity", "bf16", "checkpoint_every", "loss",
+    config = with_iterations(PRESETS[args.preset], args)
+    overrides = run_overrides(args, ("size", "batch", "lr", "diversity", "bf16", "checkpoint_every", "loss",
                                      "normalize_gradients", "vgg_padding", "multiscale", "spectrum", "histogram",
                                      "init_from"))
     generator = run_overrides(args, ("norm", "padding", "scales"))
@@ -477,9 +486,9 @@ def run_train_style(args) -> None:
     from .descriptor import CONTENT_LAYER, TEXTURE_LAYERS, VGG19Descriptor
     from .style_training import style_preset, train_style
 
-    overrides = run_overrides(args, ("size", "batch", "iters", "lr", "style_weight", "content_weight", "style_size",
+    overrides = run_overrides(args, ("size", "batch", "lr", "style_weight", "content_weight", "style_size",
                                      "bf16", "checkpoint_every", "workers", "temporal_weight", "init_from"))
-    config = replace(style_preset(args.preset, args.variant), seed=args.seed, **overrides)
+    config = replace(with_iterations(style_preset(args.preset, args.variant), args), seed=args.seed, **overrides)
     names = [Path(path).stem for path in args.style]
     if len(set(names)) < len(names):
         raise TexnetError("two paintings share a file name, and styles are named after their files")
