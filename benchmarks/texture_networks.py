@@ -100,7 +100,8 @@ def ff_record(name: str, gatys: dict, descriptor, gatys_step: float) -> dict:
     ff = evaluate_images(descriptor, samples, example(name), SIZE, tile_period=model.config.tile_multiple)
     reached = next((int(step) for step, gram in sorted(gatys["snapshots"].items(), key=lambda item: int(item[0]))
                     if gram <= ff.held_out_gram), None)
-    return {**gatys, "ff": ff.as_dict(), "sample_seconds": sample_seconds(model), "gatys_step_seconds": gatys_step,
+    return {**gatys, "ff": ff.as_dict(), "training_steps": model.info["iterations"],
+            "sample_seconds": sample_seconds(model), "gatys_step_seconds": gatys_step,
             "gatys_seconds": gatys_step * gatys["gatys_iters"],
             "gatys_to_ff_seconds": reached * gatys_step if reached else None}
 
@@ -109,7 +110,7 @@ def row(record: dict) -> list[str]:
     ff, gatys, floor = record["ff"], record["gatys"], record["floor"]
     to_ff = record["gatys_to_ff_seconds"]
     speed = (to_ff or record["gatys_seconds"]) / record["sample_seconds"]
-    return [record["texture"], f"{ff['held_out_gram'] / gatys['held_out_gram']:.2f}",
+    return [record["texture"], f"{record['training_steps']:,}", f"{ff['held_out_gram'] / gatys['held_out_gram']:.2f}",
             f"{ff['sliced_wasserstein'] / gatys['sliced_wasserstein']:.2f}",
             f"{ff['structure']:.3f} / {gatys['structure']:.3f} / {floor['structure']:.3f}",
             f"{ff['diversity']:.2f}", f"{ff['seam']:.2f}", f"{ff['blobs']:.2%}",
@@ -152,7 +153,7 @@ def main() -> None:
         return
     step = gatys_seconds_per_step(descriptor)
     records = [ff_record(name, gatys[name], descriptor, step) for name in names]
-    header = ["texture", "held-out Gram FF / Gatys", "SW FF / Gatys", "structure FF / Gatys / example", "diversity",
+    header = ["texture", "training steps", "held-out Gram FF / Gatys", "SW FF / Gatys", "structure FF / Gatys / example", "diversity",
               "seam", "blobs", "one sample", f"Gatys {args.gatys_iters} steps", "Gatys to FF's held-out Gram",
               "speed-up"]
     table = markdown_table(header, [row(record) for record in records])

@@ -37,6 +37,10 @@ RECIPES = {
     "gram+histogram": {"histogram": 1e10},  # pixel colour SW of the built-ins' samples is 3e-4 to 4e-3; Gram 1e7 to 3e8
     "gram+6-scales": {"scales": 6},  # the paper's K; the cpu preset has 5 (coarsest map 16x16 at 256 px, not 8x8)
     "gram+6-scales+early-decay": {"scales": 6, "decay_start": 150, "decay_every": 50},  # lr 0.0084 at the end
+    "gram+histogram-1e9": {"histogram": 1e9},
+    "gram+histogram-3e9": {"histogram": 3e9},
+    "gram+histogram+seed-1": {"histogram": 1e10, "seed": 1},  # run-to-run spread of the preset
+    "gram+histogram+3x-steps": {"histogram": 1e10, "iters_factor": 3},  # for built-ins, which have no 10-minute budget
 }
 
 
@@ -46,7 +50,7 @@ def recipe_config(name: str, texture: str, iters: int):
 
     options = dict(RECIPES[name])
     # The study's base is the preset without its colour histogram term, so each recipe adds one thing to the paper's loss.
-    preset = replace(scaled_to(PRESETS["cpu"], iters), histogram=0.0)
+    preset = replace(scaled_to(PRESETS["cpu"], iters * options.pop("iters_factor", 1)), histogram=0.0)
     if "scales" in options:
         options["generator"] = replace(preset.generator, scales=options.pop("scales"))
     if options.get("init_from") == "donor":

@@ -2,11 +2,13 @@
 
     nohup python benchmarks/train_builtins.py [NAME ...] > runs/builtins.log 2>&1 &
     nohup python benchmarks/train_builtins.py --styles NAME ... > runs/builtin-styles.log 2>&1 &
+    nohup python benchmarks/train_builtins.py --iters 1500 NAME ... > runs/builtins.log 2>&1 &
 
 Textures: each texture of ../shared/data/textures without a built-in model (or each one named) is
 trained with `texnet train EXAMPLE --preset cpu`. Styles: each painting of ../shared/data/styles
 named is trained with `texnet train-style PAINTING --content ../shared/data/content-train --preset
-cpu`. Each run goes into runs/builtins/NAME (resumed from its checkpoint when a session ended
+cpu`; `--iters N` passes `--iters N` (the preset's schedule stretched to N iterations), in the
+order given. Each run goes into runs/builtins/NAME (resumed from its checkpoint when a session ended
 mid-run); its config, weights and ONNX graph are copied into src/texnet/pretrained/NAME, and its
 wall time, peak RSS and final loss appended to runs/builtins/record.tsv for pretrained/TRAINING.md.
 Already-recorded names are skipped, so the script can be re-run until all are done.
@@ -31,18 +33,19 @@ def recorded() -> set[str]:
     return {line.split("\t")[0] for line in RECORD.read_text().splitlines()} if RECORD.exists() else set()
 
 
-def command(name: str, style: bool) -> list[str]:
+def command(name: str, style: bool, iters: int | None) -> list[str]:
     texnet = str(Path(sys.executable).parent / "texnet")
     run = str(RUNS / name)
+    length = ["--iters", str(iters)] if iters else []
     if style:
         return [texnet, "train-style", str(DATA / "styles" / f"{name}.jpg"), "--content", str(DATA / "content-train"),
-                "-o", run, "--preset", "cpu"]
-    return [texnet, "train", str(DATA / "textures" / f"{name}.png"), "-o", run, "--preset", "cpu"]
+                "-o", run, "--preset", "cpu", *length]
+    return [texnet, "train", str(DATA / "textures" / f"{name}.png"), "-o", run, "--preset", "cpu", *length]
 
 
-def train(name: str, style: bool) -> None:
+def train(name: str, style: bool, iters: int | None) -> None:
     run = RUNS / name
-    arguments = command(name, style) + (["--resume"] if (run / "checkpoint").exists() else [])
+    arguments = command(name, style, iters) + (["--resume"] if (run / "checkpoint").exists() else [])
     start = time.perf_counter()
     subprocess.run(arguments, check=True)
     seconds = time.perf_counter() - start
@@ -53,16 +56,19 @@ def train(name: str, style: bool) -> None:
         shutil.copy(run / file, PRETRAINED / name / file)
     losses = f"{info['final_style_loss']:.3g}\t{info['final_content_loss']:.3g}" if style else f"{info['final_loss']:.3g}"
     with RECORD.open("a") as record:
-        record.write(f"{name}\t{seconds:.0f}\t{peak_mb:.0f}\t{losses}\t{info['bf16_used']}\n")
+        record.write(f"{name}\t{seconds:.0f}\t{peak_mb:.0f}\t{losses}\t{info['bf16_used']}\t{info['iterations']}\n")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*")
     parser.add_argument("--styles", action="store_true", help="the names are paintings, trained as style models")
+    parser.add_argument("--iters", type=int, help="iterations (the preset's schedule stretched to match)")
     args = parser.parse_args()
     RUNS.mkdir(parents=True, exist_ok=True)
-    names = args.names or [path.stem for path in (DATA / "textures").glob("*.png")
-                           if not (PRETRAINED / path.stem).exists()]
-    for name in sorted(set(names) - recorded()):
-        train(name, args.styles)
+    names = args.names or sorted(path.stem for path in (DATA / "textures").glob("*.png")
+                                 if not (PRETRAINED / path.stem).exists())
+    done = recorded()
+    for name in dict.fromkeys(names):  # in the order given: the ones that need it most first
+        if name not in done:
+            train(name, args.styles, args.iters)
