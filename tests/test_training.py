@@ -10,7 +10,7 @@ from texnet.errors import TexnetError
 from texnet.generators import GeneratorConfig
 from texnet.image_io import load_image
 from texnet.sampling import TextureGenerator
-from texnet.training import PRESETS, TextureTrainer, TrainConfig, learning_rate, train_texture
+from texnet.training import PRESETS, TextureTrainer, TrainConfig, learning_rate, scaled_to, train_texture
 
 TINY = TrainConfig(size=32, batch=2, iters=6, lr=0.05, example_size=64, checkpoint_every=3,
                    generator=GeneratorConfig(scales=3, channels=4, norm="instance"))
@@ -77,6 +77,18 @@ def test_interrupted_training_resumes_exactly(tmp_path, tiny_descriptor, monkeyp
                             descriptor=tiny_descriptor, progress=False)
     for (name, a), b in zip(straight.net.state_dict().items(), resumed.net.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-6), name
+
+
+def test_a_run_resumed_for_more_iterations_keeps_its_own_decay(tmp_path, tiny_descriptor):
+    config = replace(TINY, iters=6, decay_start=2, decay_every=2, checkpoint_every=3)
+    train_texture(example(), tmp_path / "m", config, descriptor=tiny_descriptor, progress=False)
+    longer = scaled_to(config, 12)  # what `--resume --iters 12` asks for: decay from 4 every 4
+    trainer = TextureTrainer(example(), tmp_path / "m", longer, tiny_descriptor, progress=False)
+    assert trainer.load_checkpoint()
+    assert (trainer.config.iters, trainer.config.decay_start, trainer.config.decay_every) == (12, 2, 2)
+    with pytest.raises(TexnetError, match="other training settings"):
+        TextureTrainer(example(), tmp_path / "m", replace(longer, lr_decay=0.5), tiny_descriptor,
+                       progress=False).load_checkpoint()
 
 
 def test_resume_refuses_other_example_or_settings(tmp_path, tiny_descriptor):

@@ -88,6 +88,13 @@ def scaled_to(config: RunConfig, iters: int) -> RunConfig:
                    decay_every=max(1, round(config.decay_every * scale)))
 
 
+SCHEDULE = ("iters", "decay_start", "decay_every")  # what `scaled_to` changes, and what --iters may change on resume
+
+
+def without_schedule(settings: dict) -> dict:
+    return {key: value for key, value in settings.items() if key not in SCHEDULE}
+
+
 def learning_rate(config: TrainConfig, iteration: int) -> float:
     if iteration < config.decay_start:
         return config.lr
@@ -255,10 +262,12 @@ class Trainer:
             raise TexnetError(f"{self.output}: the checkpoint was trained on different images; "
                               "use another output folder or drop --resume")
         # A setting added since the checkpoint was written had its default value then.
-        saved_config = {**asdict(type(self.config)()), **meta["config"], "iters": self.config.iters}
-        if saved_config != {**asdict(self.config), "iters": self.config.iters}:
+        saved_config = {**asdict(type(self.config)()), **meta["config"]}
+        if without_schedule(saved_config) != without_schedule(asdict(self.config)):
             raise TexnetError(f"{self.output}: the checkpoint used other training settings; "
                               "resume with the same options (only --iters may change)")
+        # A run resumed for more (or fewer) iterations keeps its own decay, not one stretched to the new length.
+        self.config = replace(self.config, **{key: saved_config[key] for key in SCHEDULE if key != "iters"})
         self.net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
         optimizer_state = self.optimizer.state_dict()
         for index in range(len(optimizer_state["param_groups"][0]["params"])):
