@@ -153,8 +153,8 @@ def main() -> None:
         return
     step = gatys_seconds_per_step(descriptor)
     records = [ff_record(name, gatys[name], descriptor, step) for name in names]
-    header = ["texture", "training steps", "held-out Gram FF / Gatys", "SW FF / Gatys", "structure FF / Gatys / example", "diversity",
-              "seam", "blobs", "one sample", f"Gatys {args.gatys_iters} steps", "Gatys to FF's held-out Gram",
+    header = ["texture", "training steps", "held-out Gram FF / Gatys", "SW FF / Gatys", "structure FF / Gatys / example",
+              "diversity", "seam", "blobs", "one sample", f"Gatys {args.gatys_iters} steps", "Gatys to FF's held-out Gram",
               "speed-up"]
     table = markdown_table(header, [row(record) for record in records])
     write_report("textures.md", f"Machine: {machine_description()}\n\n{table}\n\n{summary(records)}\n")

@@ -39,7 +39,6 @@ RECIPES = {
     "gram+6-scales+early-decay": {"scales": 6, "decay_start": 150, "decay_every": 50},  # lr 0.0084 at the end
     "gram+histogram-1e9": {"histogram": 1e9},
     "gram+histogram-3e9": {"histogram": 3e9},
-    "gram+histogram+seed-1": {"histogram": 1e10, "seed": 1},  # run-to-run spread of the preset
     "gram+histogram+3x-steps": {"histogram": 1e10, "iters_factor": 3},  # for built-ins, which have no 10-minute budget
 }
 
