@@ -88,11 +88,11 @@ def scaled_to(config: RunConfig, iters: int) -> RunConfig:
                    decay_every=max(1, round(config.decay_every * scale)))
 
 
-SCHEDULE = ("iters", "decay_start", "decay_every")  # what `scaled_to` changes, and what --iters may change on resume
+DECAY = ("decay_start", "decay_every")  # what `scaled_to` stretches with iters; a resumed run keeps its own
 
 
 def without_schedule(settings: dict) -> dict:
-    return {key: value for key, value in settings.items() if key not in SCHEDULE}
+    return {key: value for key, value in settings.items() if key not in ("iters", *DECAY)}
 
 
 def learning_rate(config: TrainConfig, iteration: int) -> float:
@@ -267,7 +267,7 @@ class Trainer:
             raise TexnetError(f"{self.output}: the checkpoint used other training settings; "
                               "resume with the same options (only --iters may change)")
         # A run resumed for more (or fewer) iterations keeps its own decay, not one stretched to the new length.
-        self.config = replace(self.config, **{key: saved_config[key] for key in SCHEDULE if key != "iters"})
+        self.config = replace(self.config, **{key: saved_config[key] for key in DECAY})
         self.net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
         optimizer_state = self.optimizer.state_dict()
         for index in range(len(optimizer_state["param_groups"][0]["params"])):
