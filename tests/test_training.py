@@ -80,15 +80,31 @@ def test_interrupted_training_resumes_exactly(tmp_path, tiny_descriptor, monkeyp
 
 
 def test_a_run_resumed_for_more_iterations_keeps_its_own_decay(tmp_path, tiny_descriptor):
-    config = replace(TINY, iters=6, decay_start=2, decay_every=2, checkpoint_every=3)
+    config = replace(TINY, iters=6, decay_start=2, decay_every=2, checkpoint_every=3, minutes_budget=1)
     train_texture(example(), tmp_path / "m", config, descriptor=tiny_descriptor, progress=False)
-    longer = scaled_to(config, 12)  # what `--resume --iters 12` asks for: decay from 4 every 4
+    longer = scaled_to(config, 12)  # what `--resume --iters 12` asks for: decay from 4 every 4, 2 minutes
     trainer = TextureTrainer(example(), tmp_path / "m", longer, tiny_descriptor, progress=False)
     assert trainer.load_checkpoint()
     assert (trainer.config.iters, trainer.config.decay_start, trainer.config.decay_every) == (12, 2, 2)
+    assert trainer.config.minutes_budget == 2  # the budget is the new length's
     with pytest.raises(TexnetError, match="other training settings"):
         TextureTrainer(example(), tmp_path / "m", replace(longer, lr_decay=0.5), tiny_descriptor,
                        progress=False).load_checkpoint()
+
+
+def test_the_start_up_estimate_warns_only_of_a_run_that_will_overrun_its_budget(tmp_path, tiny_descriptor):
+    preset = replace(TINY, iters=500, minutes_budget=10)
+
+    def estimate(config: TrainConfig, seconds: float) -> str:
+        return TextureTrainer(example(), tmp_path, config, tiny_descriptor, progress=False).estimate(seconds)
+
+    assert estimate(preset, 1.0) == "texnet: about 8 min to go on this machine (1.00 s per iteration)"
+    assert estimate(preset, 1.6).startswith("texnet: about 13 min to go")
+    assert "this recipe is meant to take 10 min, so this machine is slower" in estimate(preset, 1.6)
+    # three times the iterations at the preset's speed is no overrun: the budget stretches with the run
+    longer = scaled_to(preset, 1500)
+    assert estimate(longer, 1.0) == "texnet: about 25 min to go on this machine (1.00 s per iteration)"
+    assert "meant to take 30 min" in estimate(longer, 1.6)
 
 
 def test_resume_refuses_other_example_or_settings(tmp_path, tiny_descriptor):

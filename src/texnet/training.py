@@ -82,17 +82,19 @@ PRESETS = {
 
 
 def scaled_to(config: RunConfig, iters: int) -> RunConfig:
-    """The recipe for `iters` iterations, its learning-rate schedule stretched or shrunk to match."""
+    """The recipe for `iters` iterations, its learning-rate schedule and time budget stretched or shrunk to match."""
     scale = iters / config.iters
+    budget = None if config.minutes_budget is None else config.minutes_budget * scale
     return replace(config, iters=iters, decay_start=round(config.decay_start * scale),
-                   decay_every=max(1, round(config.decay_every * scale)))
+                   decay_every=max(1, round(config.decay_every * scale)), minutes_budget=budget)
 
 
 DECAY = ("decay_start", "decay_every")  # what `scaled_to` stretches with iters; a resumed run keeps its own
 
 
 def without_schedule(settings: dict) -> dict:
-    return {key: value for key, value in settings.items() if key not in ("iters", *DECAY)}
+    """The settings a resumed run must share with its checkpoint: all but the length and what follows from it."""
+    return {key: value for key, value in settings.items() if key not in ("iters", "minutes_budget", *DECAY)}
 
 
 def learning_rate(config: TrainConfig, iteration: int) -> float:
@@ -202,7 +204,8 @@ class Trainer:
         minutes = seconds_per_iteration * (self.config.iters - self.iteration) / 60
         line = f"texnet: about {minutes:.0f} min to go on this machine ({seconds_per_iteration:.2f} s per iteration)"
         budget = self.config.minutes_budget
-        if budget is not None and minutes > 1.1 * budget:
+        iterations_left = self.config.iters - self.iteration
+        if budget is not None and minutes > 1.1 * budget * iterations_left / self.config.iters:
             line += (f"; this recipe is meant to take {budget:g} min, so this machine is slower than the ones it "
                      f"was timed on{'' if self.bf16 else ' (no native bfloat16 here)'}")
         return line
