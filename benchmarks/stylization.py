@@ -13,15 +13,21 @@ on this machine, in one run:
 Writes benchmarks/out/stylization.md and benchmarks/out/stylization.jpg (photo | Gatys | ours).
 
     python benchmarks/stylization.py [--styles starry-night night-cafe] [--photos 4] [--gatys-iters 100]
+
+--styles takes built-in names or model folders; models of one painting with the same loss weights
+share one Gatys run per photo.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent.parent / "shared" / "data"
@@ -50,33 +56,16 @@ def memory_job(job: dict) -> dict:
     return {"peak_mb": peak_rss_mb(), "added_mb": peak_rss_mb() - baseline}
 
 
-def compare(style_name: str, photo_path: Path, scorer, transfer_descriptor, gatys_iters: int) -> tuple[dict, list]:
-    """Our result and Gatys' on one photo, both scored on the fair style measures (texnet.quality:
-    held-out Gram loss and SW distance to the painting, content on relu4_2 and the held-out
-    relu3_2); Gatys' images after SNAPSHOTS steps are scored too, for the time it needs to reach
-    our held-out style loss."""
-    from measure import best_time
-
-    import numpy as np
-
+@functools.cache
+def gatys_run(photo_path: Path, painting_name: str, style_weight: float, content_weight: float, style_size: int,
+              gatys_iters: int, transfer_descriptor) -> tuple[np.ndarray, dict, float]:
+    """Gatys' result on one photo, its images after SNAPSHOTS steps and its time; models of one
+    painting trained with the same weights (a built-in and a longer-trained copy) share one run."""
     from texnet.image_io import image_to_tensor, load_image, resize_to_fit, tensor_to_image
     from texnet.optimize import OptimizeConfig, TransferWeights, transfer
-    from texnet.quality import evaluate_stylization
-    from texnet.stylizer import Stylizer
 
-    model = Stylizer.from_pretrained(style_name)
-    training = model.info["config"]
-    weights = TransferWeights(style=training["style_weight"], content=training["content_weight"])
-    painting = load_image(DATA / "styles" / f"{model.style_names()[0]}.jpg")  # starry-night-video: starry-night
-    style = image_to_tensor(resize_to_fit(painting, training["style_size"]))
-    photo_image = resize_to_fit(load_image(photo_path), SIZE)
-    photo, photo_pixels = image_to_tensor(photo_image), np.asarray(photo_image)
-
-    def score(pixels: np.ndarray) -> dict:
-        return evaluate_stylization(scorer, pixels, photo_pixels, painting, training["style_size"]).as_dict()
-
-    ours_seconds = best_time(lambda: model.stylize(photo_image), repeats=3)
-    ours = np.asarray(model.stylize(photo_image))
+    style = image_to_tensor(resize_to_fit(load_image(DATA / "styles" / f"{painting_name}.jpg"), style_size))
+    photo = image_to_tensor(resize_to_fit(load_image(photo_path), SIZE))
     snapshots = {}
 
     def snapshot(iteration: int, loss: float, image) -> None:
@@ -84,16 +73,44 @@ def compare(style_name: str, photo_path: Path, scorer, transfer_descriptor, gaty
             snapshots[iteration] = np.asarray(tensor_to_image(image.clamp(0, 1)))
 
     start = time.perf_counter()
-    gatys = transfer(transfer_descriptor, photo, style, weights, config=OptimizeConfig(iters=gatys_iters, progress=False),
-                     on_step=snapshot)
-    gatys_seconds = time.perf_counter() - start
-    gatys_pixels = np.asarray(tensor_to_image(gatys.image))
+    result = transfer(transfer_descriptor, photo, style, TransferWeights(style=style_weight, content=content_weight),
+                      config=OptimizeConfig(iters=gatys_iters, progress=False), on_step=snapshot)
+    return np.asarray(tensor_to_image(result.image)), snapshots, time.perf_counter() - start
+
+
+def compare(style_name: str, photo_path: Path, scorer, transfer_descriptor, gatys_iters: int) -> tuple[dict, list]:
+    """Our result and Gatys' on one photo, both scored on the fair style measures (texnet.quality:
+    held-out Gram loss and SW distance to the painting, content on relu4_2 and the held-out
+    relu3_2); Gatys' images after SNAPSHOTS steps are scored too, for the time it needs to reach
+    our held-out style loss."""
+    from measure import best_time
+    from PIL import Image
+
+    from texnet.image_io import image_to_tensor, load_image, resize_to_fit
+    from texnet.quality import evaluate_stylization
+    from texnet.stylizer import Stylizer
+
+    model = Stylizer.from_pretrained(style_name)
+    training = model.info["config"]
+    painting_name = model.style_names()[0]  # starry-night-video: starry-night
+    painting = load_image(DATA / "styles" / f"{painting_name}.jpg")
+    photo_image = resize_to_fit(load_image(photo_path), SIZE)
+    photo_pixels = np.asarray(photo_image)
+
+    def score(pixels: np.ndarray) -> dict:
+        return evaluate_stylization(scorer, pixels, photo_pixels, painting, training["style_size"]).as_dict()
+
+    ours_seconds = best_time(lambda: model.stylize(photo_image), repeats=3)
+    ours = np.asarray(model.stylize(photo_image))
+    gatys_pixels, snapshots, gatys_seconds = gatys_run(photo_path, painting_name, training["style_weight"],
+                                                       training["content_weight"], training["style_size"],
+                                                       gatys_iters, transfer_descriptor)
     row = {"style": style_name, "photo": photo_path.stem, "ours": score(ours), "gatys": score(gatys_pixels),
            "ours_s": ours_seconds, "gatys_s": gatys_seconds}
     reached = next((step for step in sorted(snapshots)
                     if score(snapshots[step])["held_out_gram"] <= row["ours"]["held_out_gram"]), None)
     row["gatys_to_ours_s"] = reached * gatys_seconds / gatys_iters if reached else None
-    return row, [photo, image_to_tensor(tensor_to_image(gatys.image)), image_to_tensor(model.stylize(photo_image))]
+    return row, [image_to_tensor(Image.fromarray(pixels)) for pixels in (photo_pixels, gatys_pixels, ours)]
 
 
 def speed_rows(photo_path: Path, style_name: str) -> list[list[str]]:
