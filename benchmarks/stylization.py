@@ -206,15 +206,16 @@ def summarise(rows: list[dict]) -> str:
     def median_ratio(measure: str, these=rows) -> float:
         return statistics.median(row["ours"][measure] / row["gatys"][measure] for row in these)
 
+    measures = ("held_out_gram", "sliced_wasserstein", "content", "content_held_out")
     per_style = "; ".join(
-        f"{style}: {median_ratio('held_out_gram', [r for r in rows if r['style'] == style]):.2f} / "
-        f"{median_ratio('sliced_wasserstein', [r for r in rows if r['style'] == style]):.2f}"
+        f"{style}: " + " / ".join(f"{median_ratio(measure, [r for r in rows if r['style'] == style]):.2f}"
+                                  for measure in measures)
         for style in dict.fromkeys(row["style"] for row in rows))
     speed = statistics.median((row["gatys_to_ours_s"] or row["gatys_s"]) / row["ours_s"] for row in rows)
     return (f"Medians over {len(rows)} pairs, ours / Gatys: held-out Gram {median_ratio('held_out_gram'):.2f}, "
             f"SW {median_ratio('sliced_wasserstein'):.2f}, content relu4_2 {median_ratio('content'):.2f}, "
             f"content relu3_2 {median_ratio('content_held_out'):.2f}; speed-up {speed:.0f}x. "
-            f"Per style (held-out Gram / SW): {per_style}.")
+            f"Per style (held-out Gram / SW / content relu4_2 / relu3_2): {per_style}.")
 
 
 if __name__ == "__main__":
