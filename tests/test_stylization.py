@@ -151,8 +151,8 @@ def test_the_frame_difference_term_makes_outputs_follow_their_inputs_changes(tmp
 
 
 def test_interrupted_style_training_resumes_exactly(tmp_path, tiny_descriptor, monkeypatch):
-    style = load_image(STYLES / "great-wave.jpg")
-    straight = train_style(style, PHOTOS, tmp_path / "straight", TINY, descriptor=tiny_descriptor, progress=False)
+    style, config = load_image(STYLES / "great-wave.jpg"), replace(TINY, ema=0.5)  # the weights' average resumes too
+    straight = train_style(style, PHOTOS, tmp_path / "straight", config, descriptor=tiny_descriptor, progress=False)
     original_step = StyleTrainer.step
 
     def crash_at_iteration_5(self):
@@ -162,14 +162,14 @@ def test_interrupted_style_training_resumes_exactly(tmp_path, tiny_descriptor, m
 
     monkeypatch.setattr(StyleTrainer, "step", crash_at_iteration_5)
     with pytest.raises(KeyboardInterrupt):
-        train_style(style, PHOTOS, tmp_path / "resumed", TINY, descriptor=tiny_descriptor, progress=False)
+        train_style(style, PHOTOS, tmp_path / "resumed", config, descriptor=tiny_descriptor, progress=False)
     monkeypatch.setattr(StyleTrainer, "step", original_step)
-    resumed = train_style(style, PHOTOS, tmp_path / "resumed", TINY, resume=True, descriptor=tiny_descriptor,
+    resumed = train_style(style, PHOTOS, tmp_path / "resumed", config, resume=True, descriptor=tiny_descriptor,
                           progress=False)
     for (name, a), b in zip(straight.net.state_dict().items(), resumed.net.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-6), name
     with pytest.raises(TexnetError, match="different images"):
-        train_style(load_image(STYLES / "starry-night.jpg"), PHOTOS, tmp_path / "resumed", TINY, resume=True,
+        train_style(load_image(STYLES / "starry-night.jpg"), PHOTOS, tmp_path / "resumed", config, resume=True,
                     descriptor=tiny_descriptor, progress=False)
 
 

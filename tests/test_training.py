@@ -54,8 +54,9 @@ def test_training_writes_model_checkpoint_curve_and_grid(tmp_path, tiny_descript
         assert grid.size[1] == 64
 
 
-def test_interrupted_training_resumes_exactly(tmp_path, tiny_descriptor, monkeypatch):
-    config = replace(TINY, iters=8, checkpoint_every=3)
+@pytest.mark.parametrize("ema", [0.0, 0.5])
+def test_interrupted_training_resumes_exactly(tmp_path, tiny_descriptor, monkeypatch, ema):
+    config = replace(TINY, iters=8, checkpoint_every=3, ema=ema)
     straight = train_texture(example(), tmp_path / "straight", config, descriptor=tiny_descriptor, progress=False)
 
     original_step = TextureTrainer.step
@@ -77,6 +78,31 @@ def test_interrupted_training_resumes_exactly(tmp_path, tiny_descriptor, monkeyp
                             descriptor=tiny_descriptor, progress=False)
     for (name, a), b in zip(straight.net.state_dict().items(), resumed.net.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-6), name
+
+
+def test_the_model_keeps_the_moving_average_of_the_weights(tmp_path, tiny_descriptor):
+    decay, trajectory = 0.6, []
+    model = train_texture(example(), tmp_path / "m", replace(TINY, ema=decay), descriptor=tiny_descriptor,
+                          progress=False, on_step=lambda run: trajectory.append(copy_of(run.net.state_dict())))
+    expected = trajectory[0]  # the average starts at the first step's weights
+    for weights in trajectory[1:]:
+        expected = {name: decay * expected[name] + (1 - decay) * value for name, value in weights.items()}
+    saved = TextureGenerator.from_pretrained(tmp_path / "m").net.state_dict()
+    for name, value in expected.items():
+        assert torch.allclose(saved[name], value, atol=1e-6), name
+        assert torch.equal(model.net.state_dict()[name], saved[name])
+    last = trajectory[-1]
+    assert any(not torch.allclose(saved[name], last[name]) for name in last)  # not the last step's weights
+    with pytest.raises(TexnetError, match="other training settings"):
+        train_texture(example(), tmp_path / "m", replace(TINY, ema=0.9), resume=True,
+                      descriptor=tiny_descriptor, progress=False)
+    with pytest.raises(TexnetError, match="below 1"):
+        train_texture(example(), tmp_path / "bad", replace(TINY, ema=1.0), descriptor=tiny_descriptor,
+                      progress=False)
+
+
+def copy_of(weights: dict) -> dict:
+    return {name: value.detach().clone() for name, value in weights.items()}
 
 
 def test_a_run_resumed_for_more_iterations_keeps_its_own_decay(tmp_path, tiny_descriptor):

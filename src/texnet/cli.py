@@ -306,6 +306,9 @@ def add_run_options(parser: argparse.ArgumentParser, unit: str) -> None:
     parser.add_argument("--lr", type=positive_float, help="Adam learning rate")
     parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                         help="run VGG and the generator in bfloat16 (default: where the CPU computes it natively)")
+    parser.add_argument("--ema", type=number(0, 0.9999), metavar="DECAY",
+                        help="save the moving average of the weights with this decay, e.g. 0.995 (0: the last "
+                             "step's weights)")
     parser.add_argument("--checkpoint-every", type=positive, help="iterations between checkpoints (default 100)")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in the output folder")
     add_device_options(parser)
@@ -460,7 +463,7 @@ def run_train(args) -> None:
     config = with_iterations(PRESETS[args.preset], args)
     overrides = run_overrides(args, ("size", "batch", "lr", "diversity", "bf16", "checkpoint_every", "loss",
                                      "normalize_gradients", "vgg_padding", "multiscale", "spectrum", "histogram",
-                                     "init_from"))
+                                     "init_from", "ema"))
     generator = run_overrides(args, ("norm", "padding", "scales"))
     config = replace(config, seed=args.seed, **overrides, generator=replace(config.generator, **generator))
     example = load_checked_image(args.example, config.example_size, "example")
@@ -487,7 +490,7 @@ def run_train_style(args) -> None:
     from .style_training import style_preset, train_style
 
     overrides = run_overrides(args, ("size", "batch", "lr", "style_weight", "content_weight", "style_size",
-                                     "bf16", "checkpoint_every", "workers", "temporal_weight", "init_from"))
+                                     "bf16", "checkpoint_every", "workers", "temporal_weight", "init_from", "ema"))
     config = replace(with_iterations(style_preset(args.preset, args.variant), args), seed=args.seed, **overrides)
     names = [Path(path).stem for path in args.style]
     if len(set(names)) < len(names):

@@ -233,7 +233,7 @@ class StyleTrainer(Trainer):
                 "style_size": [list(painting.size) for painting in self.paintings],
                 "final_style_loss": self.terms[0], "final_content_loss": self.terms[1],
                 "content_photos": len(self.crops.files)}
-        return Stylizer(self.net, info)
+        return Stylizer(self.final_net, info)
 
     def write_previews(self, model: Stylizer) -> None:
         if self.previews:

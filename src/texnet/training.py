@@ -20,6 +20,8 @@ import torch.nn.functional as F
 from PIL import Image
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from . import distributed
 from .atomic_write import write_atomically
@@ -53,6 +55,9 @@ class RunConfig:
     checkpoint_every: int = 100
     minutes_budget: float | None = None  # the time the recipe is meant to take; a slower run says so at its start
     init_from: str | None = None  # a model (folder or built-in name) whose weights to start from
+    # The model keeps an exponential moving average of the weights with this decay (0: the last step's weights).
+    # With a few samples per step the last steps' weights still jump about; their average is the better net.
+    ema: float = 0.0
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
 
 
@@ -135,6 +140,8 @@ class Trainer:
         self.iteration, self.history = 0, []
         if config.init_from:
             self.start_from(config.init_from)
+        self.averaged = (AveragedModel(self.net, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True)
+                         if config.ema else None)
 
     model_class: type = TextureGenerator  # the kind of model this trainer makes
 
@@ -165,6 +172,8 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        if self.averaged is not None:
+            self.averaged.update_parameters(self.net)
         self.iteration += 1
         self.history.append(self.ranks.average(float(loss.detach())))
         return self.history[-1]
@@ -210,6 +219,11 @@ class Trainer:
                      f"was timed on{'' if self.bf16 else ' (no native bfloat16 here)'}")
         return line
 
+    @property
+    def final_net(self) -> nn.Module:
+        """The weights a finished model keeps: their moving average where the run keeps one."""
+        return self.net if self.averaged is None else self.averaged.module
+
     def training_info(self) -> dict:
         settings = {key: value for key, value in asdict(self.config).items() if key != "generator"}
         return {"config": settings, "bf16_used": self.bf16, "iterations": self.iteration,
@@ -232,6 +246,8 @@ class Trainer:
         folder = self.output / CHECKPOINT
         folder.mkdir(parents=True, exist_ok=True)
         tensors = {f"net.{k}": v for k, v in self.net.state_dict().items()}
+        if self.averaged is not None:
+            tensors.update({f"ema.{k}": v for k, v in self.averaged.state_dict().items()})
         optimizer_state = self.optimizer.state_dict()
         for index, state in optimizer_state["state"].items():
             for key, value in state.items():
@@ -272,6 +288,8 @@ class Trainer:
         # A run resumed for more (or fewer) iterations keeps its own decay, not one stretched to the new length.
         self.config = replace(self.config, **{key: saved_config[key] for key in DECAY})
         self.net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+        if self.averaged is not None:
+            self.averaged.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
         optimizer_state = self.optimizer.state_dict()
         for index in range(len(optimizer_state["param_groups"][0]["params"])):
             state = {key.split(".", 2)[2]: value.to(self.device) for key, value in tensors.items()
@@ -293,6 +311,8 @@ def check_run_config(config: RunConfig, min_size: int) -> None:
         value = getattr(config, name)
         if type(value) is not int or value < 1:
             raise TexnetError(f"{name} must be a whole number of at least 1, not {value!r}")
+    if not isinstance(config.ema, (int, float)) or not 0 <= config.ema < 1:
+        raise TexnetError(f"the weight average's decay must be at least 0 and below 1, not {config.ema!r}")
     if type(config.seed) is not int or not 0 <= config.seed <= MAX_SEED:
         raise TexnetError(f"seed must be a whole number from 0 to {MAX_SEED}, not {config.seed!r}")
     for name in ("lr", "lr_decay"):
@@ -369,7 +389,7 @@ class TextureTrainer(Trainer):
     def model(self) -> TextureGenerator:
         info = {**self.training_info(), "example_sha256": image_digest(self.example),
                 "example_size": list(self.example.size)}
-        return TextureGenerator(self.net, info)
+        return TextureGenerator(self.final_net, info)
 
     def write_previews(self, model: TextureGenerator) -> None:
         sample_grid(model, self.example, self.config.size * 2).save(self.output / "samples.png")
