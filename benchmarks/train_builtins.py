@@ -3,12 +3,14 @@
     nohup python benchmarks/train_builtins.py [NAME ...] > runs/builtins.log 2>&1 &
     nohup python benchmarks/train_builtins.py --styles NAME ... > runs/builtin-styles.log 2>&1 &
     nohup python benchmarks/train_builtins.py --iters 1500 NAME ... > runs/builtins.log 2>&1 &
+    nohup python benchmarks/train_builtins.py --iters 1500 --continue --texnet "--lr 0.016 --ema 0.99" NAME ... &
 
 Textures: each texture of ../shared/data/textures without a built-in model (or each one named) is
 trained with `texnet train EXAMPLE --preset cpu`. Styles: each painting of ../shared/data/styles
 named is trained with `texnet train-style PAINTING --content ../shared/data/content-train --preset
 cpu`; `--iters N` passes `--iters N` (the preset's schedule stretched to N iterations), in the
-order given. Each run goes into runs/builtins/NAME (resumed from its checkpoint when a session ended
+order given; `--continue` starts each from its built-in model's weights (`--init-from NAME`), and
+`--texnet ARGS` passes more arguments to texnet. Each run goes into runs/builtins/NAME (resumed from its checkpoint when a session ended
 mid-run); its config, weights and ONNX graph are copied into src/texnet/pretrained/NAME, and its
 wall time, peak RSS and final loss appended to runs/builtins/record.tsv for pretrained/TRAINING.md.
 Already-recorded names are skipped, so the script can be re-run until all are done.
@@ -16,6 +18,7 @@ Already-recorded names are skipped, so the script can be re-run until all are do
 import argparse
 import json
 import resource
+import shlex
 import shutil
 import subprocess
 import sys
@@ -33,19 +36,19 @@ def recorded() -> set[str]:
     return {line.split("\t")[0] for line in RECORD.read_text().splitlines()} if RECORD.exists() else set()
 
 
-def command(name: str, style: bool, iters: int | None) -> list[str]:
+def command(name: str, style: bool, iters: int | None, extra: list[str]) -> list[str]:
     texnet = str(Path(sys.executable).parent / "texnet")
     run = str(RUNS / name)
-    length = ["--iters", str(iters)] if iters else []
+    options = (["--iters", str(iters)] if iters else []) + extra
     if style:
         return [texnet, "train-style", str(DATA / "styles" / f"{name}.jpg"), "--content", str(DATA / "content-train"),
-                "-o", run, "--preset", "cpu", *length]
-    return [texnet, "train", str(DATA / "textures" / f"{name}.png"), "-o", run, "--preset", "cpu", *length]
+                "-o", run, "--preset", "cpu", *options]
+    return [texnet, "train", str(DATA / "textures" / f"{name}.png"), "-o", run, "--preset", "cpu", *options]
 
 
-def train(name: str, style: bool, iters: int | None) -> None:
+def train(name: str, style: bool, iters: int | None, extra: list[str]) -> None:
     run = RUNS / name
-    arguments = command(name, style, iters) + (["--resume"] if (run / "checkpoint").exists() else [])
+    arguments = command(name, style, iters, extra) + (["--resume"] if (run / "checkpoint").exists() else [])
     start = time.perf_counter()
     subprocess.run(arguments, check=True)
     seconds = time.perf_counter() - start
@@ -64,11 +67,15 @@ if __name__ == "__main__":
     parser.add_argument("names", nargs="*")
     parser.add_argument("--styles", action="store_true", help="the names are paintings, trained as style models")
     parser.add_argument("--iters", type=int, help="iterations (the preset's schedule stretched to match)")
+    parser.add_argument("--continue", dest="proceed", action="store_true",
+                        help="start each run from its built-in model's weights")
+    parser.add_argument("--texnet", default="", metavar="ARGS", help="more texnet arguments, in one string")
     args = parser.parse_args()
+    extra = shlex.split(args.texnet)
     RUNS.mkdir(parents=True, exist_ok=True)
     names = args.names or sorted(path.stem for path in (DATA / "textures").glob("*.png")
                                  if not (PRETRAINED / path.stem).exists())
     done = recorded()
     for name in dict.fromkeys(names):  # in the order given: the ones that need it most first
         if name not in done:
-            train(name, args.styles, args.iters)
+            train(name, args.styles, args.iters, extra + (["--init-from", name] if args.proceed else []))
