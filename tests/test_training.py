@@ -10,6 +10,7 @@ from texnet.errors import TexnetError
 from texnet.generators import GeneratorConfig
 from texnet.image_io import load_image
 from texnet.sampling import TextureGenerator
+import texnet.training
 from texnet.training import PRESETS, TextureTrainer, TrainConfig, learning_rate, scaled_to, train_texture
 
 TINY = TrainConfig(size=32, batch=2, iters=6, lr=0.05, example_size=64, checkpoint_every=3,
@@ -225,3 +226,16 @@ def test_a_short_real_training_run_under_each_loss_lowers_the_held_out_measure(t
     for _ in range(config.iters):
         trainer.step()
     assert held_out() < before / 3  # measured: 6.0x (gram) and 6.9x (sw) lower
+
+
+def test_train_cli_options_reach_the_recipe(monkeypatch, tmp_path, tiny_descriptor):
+    import texnet.descriptor
+    from texnet.cli import main
+
+    recipes = []
+    monkeypatch.setattr(texnet.training, "train_texture", lambda example, output, config, **_: recipes.append(config))
+    monkeypatch.setattr(texnet.descriptor.VGG19Descriptor, "pretrained", lambda *_, **__: tiny_descriptor)
+    main(["train", str(TEXTURES / "pebbles.png"), "-o", str(tmp_path / "m"), "--preset", "cpu", "--iters", "1500",
+          "--channels", "12", "--ema", "0.99"])
+    assert (recipes[0].generator.channels, recipes[0].ema, recipes[0].iters) == (12, 0.99, 1500)
+    assert recipes[0].generator.scales == PRESETS["cpu"].generator.scales

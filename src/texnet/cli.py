@@ -162,6 +162,8 @@ def build_parser() -> ArgumentParser:
     train.add_argument("--norm", choices=("batch", "instance"), help="generator normalisation")
     train.add_argument("--padding", choices=("circular", "zeros"), help="circular (default) makes samples tile")
     train.add_argument("--scales", type=whole_number(1, 10), help="number of noise scales K (default 6)")
+    train.add_argument("--channels", type=whole_number(1, 64),
+                       help="channels per scale (default 8; the finest layers are scales x channels wide)")
     train.add_argument("--diversity", type=number(0), help="weight of the diversity term (default 0)")
     train.add_argument("--loss", choices=("gram", "sw"), help="gram (the paper) or sw (sliced Wasserstein)")
     train.add_argument("--normalize-gradients", action=argparse.BooleanOptionalAction, default=None,
@@ -464,7 +466,7 @@ def run_train(args) -> None:
     overrides = run_overrides(args, ("size", "batch", "lr", "diversity", "bf16", "checkpoint_every", "loss",
                                      "normalize_gradients", "vgg_padding", "multiscale", "spectrum", "histogram",
                                      "init_from", "ema"))
-    generator = run_overrides(args, ("norm", "padding", "scales"))
+    generator = run_overrides(args, ("norm", "padding", "scales", "channels"))
     config = replace(config, seed=args.seed, **overrides, generator=replace(config.generator, **generator))
     example = load_checked_image(args.example, config.example_size, "example")
     output, device = prepare_training(args, config.size ** 2 * config.batch, "texture")
