@@ -48,8 +48,9 @@ def recipe_config(name: str, texture: str, iters: int):
     from texnet.training import PRESETS, scaled_to
 
     options = dict(RECIPES[name])
-    # The study's base is the preset without its colour histogram term, so each recipe adds one thing to the paper's loss.
-    preset = replace(scaled_to(PRESETS["cpu"], iters * options.pop("iters_factor", 1)), histogram=0.0)
+    # The study's base is the preset without its colour histogram term and weight average, so each recipe adds one
+    # thing to the paper's loss.
+    preset = replace(scaled_to(PRESETS["cpu"], iters * options.pop("iters_factor", 1)), histogram=0.0, ema=0.0)
     if "scales" in options:
         options["generator"] = replace(preset.generator, scales=options.pop("scales"))
     if options.get("init_from") == "donor":

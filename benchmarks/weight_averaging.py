@@ -18,6 +18,7 @@ import argparse
 import json
 import shutil
 import time
+from dataclasses import replace
 
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
@@ -40,7 +41,7 @@ def train(texture: str, iters: int, decays: list[float]) -> None:
     folders = [RUNS / name / texture for name in names(iters, decays)]
     if all((folder / "timing.json").exists() for folder in folders):
         return
-    config = scaled_to(PRESETS["cpu"], iters)
+    config = replace(scaled_to(PRESETS["cpu"], iters), ema=0.0)  # the averages are kept here, beside the raw run
     run = RUNS / "averaging-runs" / f"{texture}-{iters}"
     shutil.rmtree(run, ignore_errors=True)  # the averages are not checkpointed: an interrupted run starts again
     run.parent.mkdir(parents=True, exist_ok=True)
