@@ -3,16 +3,16 @@
     nohup python benchmarks/train_builtins.py [NAME ...] > runs/builtins.log 2>&1 &
     nohup python benchmarks/train_builtins.py --styles NAME ... > runs/builtin-styles.log 2>&1 &
     nohup python benchmarks/train_builtins.py --iters 1500 NAME ... > runs/builtins.log 2>&1 &
-    nohup python benchmarks/train_builtins.py --iters 1500 --continue --texnet "--lr 0.016 --ema 0.99" NAME ... &
+    nohup python benchmarks/train_builtins.py --iters 1500 --texnet "--ema 0.99" NAME ... > runs/builtins.log 2>&1 &
 
 Textures: each texture of ../shared/data/textures without a built-in model (or each one named) is
 trained with `texnet train EXAMPLE --preset cpu`. Styles: each painting of ../shared/data/styles
 named is trained with `texnet train-style PAINTING --content ../shared/data/content-train --preset
 cpu`; `--iters N` passes `--iters N` (the preset's schedule stretched to N iterations), in the
-order given; `--continue` starts each from its built-in model's weights (`--init-from NAME`), and
-`--texnet ARGS` passes more arguments to texnet. Each run goes into runs/builtins/NAME (resumed from its checkpoint when a session ended
-mid-run); its config, weights and ONNX graph are copied into src/texnet/pretrained/NAME, and its
-wall time, peak RSS and final loss appended to runs/builtins/record.tsv for pretrained/TRAINING.md.
+order given; `--texnet ARGS` passes more arguments to texnet. Each run goes into runs/builtins/NAME
+(resumed from its checkpoint when a session ended mid-run); its config, weights and ONNX graph are
+copied into src/texnet/pretrained/NAME, and its wall time, peak RSS and final loss appended to
+runs/builtins/record.tsv for pretrained/TRAINING.md.
 Already-recorded names are skipped, so the script can be re-run until all are done.
 """
 import argparse
@@ -67,8 +67,6 @@ if __name__ == "__main__":
     parser.add_argument("names", nargs="*")
     parser.add_argument("--styles", action="store_true", help="the names are paintings, trained as style models")
     parser.add_argument("--iters", type=int, help="iterations (the preset's schedule stretched to match)")
-    parser.add_argument("--continue", dest="proceed", action="store_true",
-                        help="start each run from its built-in model's weights")
     parser.add_argument("--texnet", default="", metavar="ARGS", help="more texnet arguments, in one string")
     args = parser.parse_args()
     extra = shlex.split(args.texnet)
@@ -78,4 +76,4 @@ if __name__ == "__main__":
     done = recorded()
     for name in dict.fromkeys(names):  # in the order given: the ones that need it most first
         if name not in done:
-            train(name, args.styles, args.iters, extra + (["--init-from", name] if args.proceed else []))
+            train(name, args.styles, args.iters, extra)

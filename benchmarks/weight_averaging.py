@@ -1,8 +1,9 @@
 """Does averaging the generator's weights over the last steps make better texture networks (issue 10)?
 
 One training run of the built-ins' recipe (the cpu preset stretched to 1,500 steps, seed 0, so the
-raw weights retrace the built-in model's run), or of the cpu preset itself (--iters 500), keeps exponential moving averages of its weights at
-several decays beside it (torch.optim.swa_utils, as `--ema` does). With one 256 px sample per step
+raw weights retrace the built-in model's run), or of the cpu preset itself (--iters 500), keeps
+exponential moving averages of its weights at several decays beside it (torch.optim.swa_utils, as
+`--ema` does). With one 256 px sample per step
 the last steps' weights still jump: an average of them is the better model if it scores better.
 The raw weights and each average are saved as runs/recipes/RECIPE/TEXTURE and scored by
 texture_recipes.py's held-out measures (4 samples at 256 px):
