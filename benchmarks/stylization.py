@@ -78,6 +78,26 @@ def gatys_run(photo_path: Path, painting_name: str, style_weight: float, content
     return np.asarray(tensor_to_image(result.image)), snapshots, time.perf_counter() - start
 
 
+def scoring_setup(style_name: str, photo_path: Path, scorer):
+    """The style model, its painting's name, the photo at SIZE, and a function that scores a
+    result on that photo (texnet.quality's fair style measures, as a dict)."""
+    from texnet.image_io import load_image, resize_to_fit
+    from texnet.quality import evaluate_stylization
+    from texnet.stylizer import Stylizer
+
+    model = Stylizer.from_pretrained(style_name)
+    painting_name = model.style_names()[0]  # starry-night-video: starry-night
+    painting = load_image(DATA / "styles" / f"{painting_name}.jpg")
+    photo_image = resize_to_fit(load_image(photo_path), SIZE)
+    photo_pixels = np.asarray(photo_image)
+    style_size = model.info["config"]["style_size"]
+
+    def score(pixels: np.ndarray) -> dict:
+        return evaluate_stylization(scorer, pixels, photo_pixels, painting, style_size).as_dict()
+
+    return model, painting_name, photo_image, score
+
+
 def compare(style_name: str, photo_path: Path, scorer, transfer_descriptor, gatys_iters: int) -> tuple[dict, list]:
     """Our result and Gatys' on one photo, both scored on the fair style measures (texnet.quality:
     held-out Gram loss and SW distance to the painting, content on relu4_2 and the held-out
@@ -86,20 +106,10 @@ def compare(style_name: str, photo_path: Path, scorer, transfer_descriptor, gaty
     from measure import best_time
     from PIL import Image
 
-    from texnet.image_io import image_to_tensor, load_image, resize_to_fit
-    from texnet.quality import evaluate_stylization
-    from texnet.stylizer import Stylizer
+    from texnet.image_io import image_to_tensor
 
-    model = Stylizer.from_pretrained(style_name)
-    training = model.info["config"]
-    painting_name = model.style_names()[0]  # starry-night-video: starry-night
-    painting = load_image(DATA / "styles" / f"{painting_name}.jpg")
-    photo_image = resize_to_fit(load_image(photo_path), SIZE)
-    photo_pixels = np.asarray(photo_image)
-
-    def score(pixels: np.ndarray) -> dict:
-        return evaluate_stylization(scorer, pixels, photo_pixels, painting, training["style_size"]).as_dict()
-
+    model, painting_name, photo_image, score = scoring_setup(style_name, photo_path, scorer)
+    training, photo_pixels = model.info["config"], np.asarray(photo_image)
     ours_seconds = best_time(lambda: model.stylize(photo_image), repeats=3)
     ours = np.asarray(model.stylize(photo_image))
     gatys_pixels, snapshots, gatys_seconds = gatys_run(photo_path, painting_name, training["style_weight"],
