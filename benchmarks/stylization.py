@@ -82,18 +82,17 @@ def scoring_setup(style_name: str, photo_path: Path, scorer):
     """The style model, its painting's name, the photo at SIZE, and a function that scores a
     result on that photo (texnet.quality's fair style measures, as a dict)."""
     from texnet.image_io import load_image, resize_to_fit
-    from texnet.quality import evaluate_stylization
+    from texnet.quality import StylizationScorer
     from texnet.stylizer import Stylizer
 
     model = Stylizer.from_pretrained(style_name)
     painting_name = model.style_names()[0]  # starry-night-video: starry-night
     painting = load_image(DATA / "styles" / f"{painting_name}.jpg")
     photo_image = resize_to_fit(load_image(photo_path), SIZE)
-    photo_pixels = np.asarray(photo_image)
-    style_size = model.info["config"]["style_size"]
+    scores = StylizationScorer(scorer, np.asarray(photo_image), painting, model.info["config"]["style_size"])
 
     def score(pixels: np.ndarray) -> dict:
-        return evaluate_stylization(scorer, pixels, photo_pixels, painting, style_size).as_dict()
+        return scores(pixels).as_dict()
 
     return model, painting_name, photo_image, score
 

@@ -96,10 +96,15 @@ def sliced_wasserstein(descriptor: VGG19Descriptor, samples: torch.Tensor, targe
                        draws: int = SW_DRAWS, quantiles: int = 1024) -> float:
     """Mean over layers, draws and targets of the squared distance between sorted projections
     (Heitz et al. 2021), with as many fixed directions per layer as the layer has channels."""
-    sample_features = descriptor(samples)
     target_features = [descriptor(image_to_tensor(target)) for target in targets]
+    return sliced_wasserstein_of_features(descriptor(samples), target_features, descriptor.layers, draws, quantiles)
+
+
+def sliced_wasserstein_of_features(sample_features: dict[str, torch.Tensor], target_features: list[dict],
+                                   layers, draws: int = SW_DRAWS, quantiles: int = 1024) -> float:
+    """sliced_wasserstein on features already computed (the targets' are reused across results)."""
     distances = []
-    for index, name in enumerate(descriptor.layers):
+    for index, name in enumerate(layers):
         channels = sample_features[name].shape[1]
         for draw in range(draws):
             generator = torch.Generator().manual_seed(1000 * draw + index)
@@ -280,20 +285,36 @@ def style_evaluation_descriptor(weights_path=None) -> VGG19Descriptor:
     return VGG19Descriptor.pretrained(STYLE_EVALUATION_LAYERS, weights_path=weights_path)
 
 
-@torch.no_grad()
+class StylizationScorer:
+    """Scores stylized versions of one photo (H, W, 3) uint8 against the photo and the painting;
+    the painting's held-out targets and the photo's features are computed once, for all results."""
+
+    @torch.no_grad()
+    def __init__(self, descriptor: VGG19Descriptor, photo: np.ndarray, painting: Image.Image, style_size: int = 256):
+        import copy
+
+        self.descriptor = descriptor
+        self.style_view = copy.copy(descriptor)
+        self.style_view.layers = TEXTURE_LAYERS
+        self.held_out_gram = held_out_gram_scorer(self.style_view, painting, style_size)
+        self.target_features = [self.style_view(image_to_tensor(target))
+                                for target in held_out_targets(painting, style_size)]
+        self.photo_features = descriptor(image_to_tensor(Image.fromarray(photo)))
+
+    @torch.no_grad()
+    def __call__(self, result: np.ndarray) -> StylizationReport:
+        result_tensor = image_to_tensor(Image.fromarray(result))
+        features = self.descriptor(result_tensor)
+        return StylizationReport(
+            held_out_gram=self.held_out_gram(result_tensor),
+            sliced_wasserstein=sliced_wasserstein_of_features(self.style_view(result_tensor), self.target_features,
+                                                              self.style_view.layers),
+            content=float((features["relu4_2"] - self.photo_features["relu4_2"]).pow(2).mean()),
+            content_held_out=float((features["relu3_2"] - self.photo_features["relu3_2"]).pow(2).mean()),
+        )
+
+
 def evaluate_stylization(descriptor: VGG19Descriptor, result: np.ndarray, photo: np.ndarray,
                          painting: Image.Image, style_size: int = 256) -> StylizationReport:
     """Scores of one stylized photo (H, W, 3) uint8 against the photo and the painting."""
-    import copy
-
-    targets = held_out_targets(painting, style_size)
-    style_view = copy.copy(descriptor)
-    style_view.layers = TEXTURE_LAYERS
-    result_tensor = image_to_tensor(Image.fromarray(result))
-    features, photo_features = descriptor(result_tensor), descriptor(image_to_tensor(Image.fromarray(photo)))
-    return StylizationReport(
-        held_out_gram=held_out_gram_scorer(style_view, painting, style_size)(result_tensor),
-        sliced_wasserstein=sliced_wasserstein(style_view, result_tensor, targets),
-        content=float((features["relu4_2"] - photo_features["relu4_2"]).pow(2).mean()),
-        content_held_out=float((features["relu3_2"] - photo_features["relu3_2"]).pow(2).mean()),
-    )
+    return StylizationScorer(descriptor, photo, painting, style_size)(result)
