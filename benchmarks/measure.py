@@ -123,7 +123,7 @@ def save_figure(columns: list[str], rows: list[tuple[str, list]], path: Path, ti
     for (name, row), height in zip(pictures, heights):
         for column, picture in enumerate(row):
             figure.paste(picture, (column * (tile + gap), top))
-        draw.text((4, top + 4), name, fill="white")
+        draw.text((4, top + 4), name, fill="white", stroke_width=2, stroke_fill="black")  # legible on any image
         top += height + gap
     figure.save(path, quality=88)
 
