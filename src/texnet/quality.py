@@ -30,7 +30,7 @@ from PIL import Image
 
 from .descriptor import TEXTURE_LAYERS, VGG19Descriptor
 from .image_io import image_to_tensor, resize_to_fit
-from .losses import TextureTarget
+from .losses import TextureTarget, gram_matrix
 
 SW_DRAWS = 4  # sets of fixed projections
 MAX_LAG_FRACTION = 4  # autocorrelation lags up to 1/4 of the smaller side
@@ -287,28 +287,25 @@ def style_evaluation_descriptor(weights_path=None) -> VGG19Descriptor:
 
 class StylizationScorer:
     """Scores stylized versions of one photo (H, W, 3) uint8 against the photo and the painting;
-    the painting's held-out targets and the photo's features are computed once, for all results."""
+    the painting's held-out targets and the photo's features are computed once, for all results,
+    and each result goes through VGG once (the style layers are a subset of the descriptor's)."""
 
     @torch.no_grad()
     def __init__(self, descriptor: VGG19Descriptor, photo: np.ndarray, painting: Image.Image, style_size: int = 256):
-        import copy
-
         self.descriptor = descriptor
-        self.style_view = copy.copy(descriptor)
-        self.style_view.layers = TEXTURE_LAYERS
-        self.held_out_gram = held_out_gram_scorer(self.style_view, painting, style_size)
-        self.target_features = [self.style_view(image_to_tensor(target))
+        self.target_features = [descriptor(image_to_tensor(target))
                                 for target in held_out_targets(painting, style_size)]
+        self.gram_targets = [TextureTarget({name: gram_matrix(features[name])[0] for name in TEXTURE_LAYERS},
+                                           dict.fromkeys(TEXTURE_LAYERS, 1.0))
+                             for features in self.target_features]
         self.photo_features = descriptor(image_to_tensor(Image.fromarray(photo)))
 
     @torch.no_grad()
     def __call__(self, result: np.ndarray) -> StylizationReport:
-        result_tensor = image_to_tensor(Image.fromarray(result))
-        features = self.descriptor(result_tensor)
+        features = self.descriptor(image_to_tensor(Image.fromarray(result)))
         return StylizationReport(
-            held_out_gram=self.held_out_gram(result_tensor),
-            sliced_wasserstein=sliced_wasserstein_of_features(self.style_view(result_tensor), self.target_features,
-                                                              self.style_view.layers),
+            held_out_gram=float(np.mean([target.loss(features).mean().item() for target in self.gram_targets])),
+            sliced_wasserstein=sliced_wasserstein_of_features(features, self.target_features, TEXTURE_LAYERS),
             content=float((features["relu4_2"] - self.photo_features["relu4_2"]).pow(2).mean()),
             content_held_out=float((features["relu3_2"] - self.photo_features["relu3_2"]).pow(2).mean()),
         )
