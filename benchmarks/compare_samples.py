@@ -17,13 +17,12 @@ from measure import save_figure
 
 def sample_row(example: Path, model: str, count: int, size: int) -> list:
     """The example (its centre, `size` px square) then `count` samples of the model."""
+    from PIL import ImageOps
+
     from texnet.image_io import image_to_tensor, load_image
     from texnet.sampling import TextureGenerator
 
-    picture = load_image(example)
-    side = min(picture.size)
-    left, top = (picture.width - side) // 2, (picture.height - side) // 2
-    square = picture.crop((left, top, left + side, top + side)).resize((size, size))
+    square = ImageOps.fit(load_image(example), (size, size))
     samples = TextureGenerator.from_pretrained(model).sample_tensor(count, size, seed=0)
     return [image_to_tensor(square)] + list(samples)
 
