@@ -58,6 +58,23 @@ def test_presets_train_the_residual_net_and_another_variant_at_its_own_learning_
     assert (default.iters, default.size) == (pyramid.iters, pyramid.size)
 
 
+def test_train_style_width_and_depth_options_reach_the_network():
+    from texnet.cli import build_parser, style_train_config
+    from texnet.generators import build_generator, parameter_count
+
+    def config(*options):
+        return style_train_config(build_parser().parse_args(["train-style", "p.jpg", "--content", "photos", "-o", "m",
+                                                             "--preset", "cpu", *options]))
+
+    default, wider = config(), config("--channels", "24", "--blocks", "7", "--lr", "0.001")
+    assert default.generator == VARIANTS["residual"]
+    assert wider.generator == replace(VARIANTS["residual"], channels=24, blocks=7) and wider.lr == 0.001
+    # the residual blocks at a quarter resolution hold most weights: 2x the width, about 4x the parameters
+    assert 3.5 < parameter_count(build_generator(replace(wider.generator, blocks=5))) / \
+        parameter_count(build_generator(default.generator)) < 4.1
+    assert config("--variant", "improved", "--channels", "6").generator == replace(VARIANTS["improved"], channels=6)
+
+
 def test_strength_zero_returns_the_photo_and_one_half_lies_between():
     model, picture = tiny_stylizer(), photo()
     assert model.stylize(picture, strength=0).tobytes() == picture.tobytes()

@@ -214,6 +214,10 @@ def build_parser() -> ArgumentParser:
     style.add_argument("--content-weight", type=number(0), help="weight of the relu4_2 (content) loss (default 1)")
     style.add_argument("--style-size", type=whole_number(MIN_EXAMPLE_SIDE),
                        help="longer side of the painting in px: sets the stroke scale")
+    style.add_argument("--channels", type=whole_number(1, 64),
+                       help="network width: the residual net has 2x this many channels at half resolution and 4x at "
+                            "a quarter, where it paints (default 12); the pyramid this many per scale")
+    style.add_argument("--blocks", type=whole_number(0, 32), help="the residual net's residual blocks (default 5)")
     add_run_options(style, unit="crop")
     style.set_defaults(run=run_train_style)
 
@@ -485,15 +489,24 @@ def report_saved(output: Path, previews: str) -> None:
         print(f"{output}: model saved; previews in {output / previews}, loss curve in {output / 'loss.png'}")
 
 
-def run_train_style(args) -> None:
+def style_train_config(args):
+    """train-style's StyleTrainConfig: the preset and variant, with the options given."""
     from dataclasses import replace
 
-    from .descriptor import CONTENT_LAYER, TEXTURE_LAYERS, VGG19Descriptor
-    from .style_training import style_preset, train_style
+    from .style_training import style_preset
 
     overrides = run_overrides(args, ("size", "batch", "lr", "style_weight", "content_weight", "style_size",
                                      "bf16", "checkpoint_every", "workers", "temporal_weight", "init_from", "ema"))
-    config = replace(with_iterations(style_preset(args.preset, args.variant), args), seed=args.seed, **overrides)
+    config = with_iterations(style_preset(args.preset, args.variant), args)
+    generator = replace(config.generator, **run_overrides(args, ("channels", "blocks")))
+    return replace(config, seed=args.seed, generator=generator, **overrides)
+
+
+def run_train_style(args) -> None:
+    from .descriptor import CONTENT_LAYER, TEXTURE_LAYERS, VGG19Descriptor
+    from .style_training import train_style
+
+    config = style_train_config(args)
     names = [Path(path).stem for path in args.style]
     if len(set(names)) < len(names):
         raise TexnetError("two paintings share a file name, and styles are named after their files")
