@@ -27,8 +27,14 @@ class TextureTarget:
     def from_image(cls, descriptor, example: torch.Tensor,
                    weights: Mapping[str, float] | None = None) -> "TextureTarget":
         """`example` is (1, 3, H, W) in [0, 1]; layers default to all of the descriptor's."""
-        target = cls.from_images(descriptor, [example], weights)
-        return cls({name: gram[0] for name, gram in target.grams.items()}, target.weights)
+        with torch.no_grad():
+            features = descriptor(example)
+        return cls.from_features(features, weights or dict.fromkeys(descriptor.layers, 1.0))
+
+    @classmethod
+    def from_features(cls, features: Mapping[str, torch.Tensor], weights: Mapping[str, float]) -> "TextureTarget":
+        """One example's target from its descriptor features, (1, C, H, W) per layer, already computed."""
+        return cls({name: gram_matrix(features[name])[0] for name in weights}, dict(weights))
 
     @classmethod
     def from_images(cls, descriptor, examples: list[torch.Tensor],

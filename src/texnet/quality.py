@@ -30,7 +30,7 @@ from PIL import Image
 
 from .descriptor import TEXTURE_LAYERS, VGG19Descriptor
 from .image_io import image_to_tensor, resize_to_fit
-from .losses import TextureTarget, gram_matrix
+from .losses import TextureTarget
 
 SW_DRAWS = 4  # sets of fixed projections
 MAX_LAG_FRACTION = 4  # autocorrelation lags up to 1/4 of the smaller side
@@ -74,10 +74,14 @@ def held_out_gram_scorer(descriptor: VGG19Descriptor, original: Image.Image,
 
     @torch.no_grad()
     def score(samples: torch.Tensor) -> float:
-        features = descriptor(samples)
-        return float(np.mean([target.loss(features).mean().item() for target in targets]))
+        return mean_gram_loss(targets, descriptor(samples))
 
     return score
+
+
+def mean_gram_loss(targets: list[TextureTarget], features: dict[str, torch.Tensor]) -> float:
+    """The Gram loss of a batch's features, averaged over its samples and the held-out targets."""
+    return float(np.mean([target.loss(features).mean().item() for target in targets]))
 
 
 def sorted_projections(features: torch.Tensor, directions: torch.Tensor, count: int) -> torch.Tensor:
@@ -295,8 +299,7 @@ class StylizationScorer:
         self.descriptor = descriptor
         self.target_features = [descriptor(image_to_tensor(target))
                                 for target in held_out_targets(painting, style_size)]
-        self.gram_targets = [TextureTarget({name: gram_matrix(features[name])[0] for name in TEXTURE_LAYERS},
-                                           dict.fromkeys(TEXTURE_LAYERS, 1.0))
+        self.gram_targets = [TextureTarget.from_features(features, dict.fromkeys(TEXTURE_LAYERS, 1.0))
                              for features in self.target_features]
         self.photo_features = descriptor(image_to_tensor(Image.fromarray(photo)))
 
@@ -304,7 +307,7 @@ class StylizationScorer:
     def __call__(self, result: np.ndarray) -> StylizationReport:
         features = self.descriptor(image_to_tensor(Image.fromarray(result)))
         return StylizationReport(
-            held_out_gram=float(np.mean([target.loss(features).mean().item() for target in self.gram_targets])),
+            held_out_gram=mean_gram_loss(self.gram_targets, features),
             sliced_wasserstein=sliced_wasserstein_of_features(features, self.target_features, TEXTURE_LAYERS),
             content=float((features["relu4_2"] - self.photo_features["relu4_2"]).pow(2).mean()),
             content_held_out=float((features["relu3_2"] - self.photo_features["relu3_2"]).pow(2).mean()),
