@@ -3,9 +3,11 @@
 At the training's weights Gatys, starting from the photo, stays about 1.9x closer to it (relu4_2)
 than our nets, so benchmarks/stylization.py compares style at unequal content. Here Gatys runs
 once per photo at the style weight times each of --multipliers; its (content relu4_2, held-out
-Gram) points form its trade-off curve, and its held-out Gram loss at *our* content loss is read
-off that curve (linear in log-log between the two runs that bracket ours). Where our content
-loss is beyond every Gatys run, the last run bounds the ratio from below (">=").
+Gram) and (content, SW distance) points form its trade-off curves, and its style distances at
+*our* content loss are read off them (linear in log-log between the two runs that bracket ours).
+Where our content loss is beyond every Gatys run, the last run bounds the ratio from below (">=").
+Gatys' results are cached as PNGs in benchmarks/out/style_tradeoff/ (only their losses are used),
+so scoring a new net against the same photos and weights costs no Gatys runs.
 Writes benchmarks/out/style_tradeoff.md.
 
     python benchmarks/style_tradeoff.py --styles night-cafe starry-night [--photos 4] [--multipliers 1 2 4 8]
@@ -24,58 +26,81 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 
 
+MEASURES = {"held_out_gram": "held-out Gram", "sliced_wasserstein": "SW"}
+
+
 def gatys_at_content(points: list[tuple[float, float]], content: float) -> tuple[float, str]:
-    """Gatys' held-out Gram loss at `content` from its (content, Gram) points, and "" for an
-    interpolated value or ">=" where `content` lies past the last point (that point's Gram loss
+    """Gatys' style distance at `content` from its (content, distance) points, and "" for an
+    interpolated value or ">=" where `content` lies past the last point (that point's distance
     is then an upper bound on Gatys' and our ratio to it a lower bound), "<=" before the first."""
     points = sorted(points)
     contents = np.log([point[0] for point in points])
-    grams = np.log([point[1] for point in points])
+    distances = np.log([point[1] for point in points])
     bound = ">=" if content > points[-1][0] else "<=" if content < points[0][0] else ""
-    return float(np.exp(np.interp(np.log(content), contents, grams))), bound
+    return float(np.exp(np.interp(np.log(content), contents, distances))), bound
+
+
+def cached_gatys_pixels(photo_path: Path, painting_name: str, style_weight: float, content_weight: float,
+                        style_size: int, gatys_iters: int, transfer_descriptor) -> np.ndarray:
+    """Gatys' result for these settings, from benchmarks/out/style_tradeoff/ or run and saved there."""
+    from PIL import Image
+    from stylization import OUT, gatys_run
+
+    path = (OUT / "style_tradeoff" / f"{photo_path.stem}-{painting_name}-style{style_weight:g}"
+            f"-content{content_weight:g}-size{style_size}-iters{gatys_iters}.png")
+    if not path.exists():
+        pixels, _, _ = gatys_run(photo_path, painting_name, style_weight, content_weight, style_size, gatys_iters,
+                                 transfer_descriptor)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(path)
+    return np.asarray(Image.open(path))
 
 
 def tradeoff_row(style_name: str, photo_path: Path, multipliers: list[float], scorer, transfer_descriptor,
                  gatys_iters: int) -> dict:
-    """Our scores on one photo, Gatys' at each style-weight multiplier, and the ratio at our content."""
-    from stylization import gatys_run, scoring_setup
+    """Our scores on one photo, Gatys' at each style-weight multiplier, and its style distances
+    (with their bounds) at our content loss."""
+    from stylization import scoring_setup
 
     model, painting_name, photo_image, score = scoring_setup(style_name, photo_path, scorer)
     training = model.info["config"]
     ours = score(np.asarray(model.stylize(photo_image)))
-    gatys = {}
-    for multiplier in multipliers:
-        pixels, _, _ = gatys_run(photo_path, painting_name, training["style_weight"] * multiplier,
-                                 training["content_weight"], training["style_size"], gatys_iters, transfer_descriptor)
-        gatys[multiplier] = score(pixels)
-    at_ours, bound = gatys_at_content([(g["content"], g["held_out_gram"]) for g in gatys.values()], ours["content"])
-    return {"style": style_name, "photo": photo_path.stem, "ours": ours, "gatys": gatys,
-            "gatys_gram_at_our_content": at_ours, "bound": bound}
+    gatys = {multiplier: score(cached_gatys_pixels(photo_path, painting_name, training["style_weight"] * multiplier,
+                                                   training["content_weight"], training["style_size"], gatys_iters,
+                                                   transfer_descriptor))
+             for multiplier in multipliers}
+    at_ours = {measure: gatys_at_content([(g["content"], g[measure]) for g in gatys.values()], ours["content"])
+               for measure in MEASURES}
+    return {"style": style_name, "photo": photo_path.stem, "ours": ours, "gatys": gatys, "gatys_at_our_content": at_ours}
+
+
+def ratio(row: dict, measure: str) -> float:
+    return row["ours"][measure] / row["gatys_at_our_content"][measure][0]
 
 
 def report(rows: list[dict], multipliers: list[float], machine: str, gatys_iters: int) -> str:
     from measure import markdown_table
 
-    header = ["style", "photo", "ours: relu4_2 / held-out Gram"]
-    header += [f"Gatys x{m:g}: relu4_2 / Gram" for m in multipliers]
-    header += ["Gatys' Gram at our relu4_2", "ours / that"]
+    header = ["style", "photo", "ours: relu4_2 / held-out Gram / SW"]
+    header += [f"Gatys x{m:g}: relu4_2 / Gram / SW" for m in multipliers]
+    header += [f"{label}: ours / Gatys at our relu4_2" for label in MEASURES.values()]
     table = []
     for row in rows:
-        cells = [row["style"], row["photo"], f"{row['ours']['content']:.3g} / {row['ours']['held_out_gram']:.3g}"]
-        cells += [f"{g['content']:.3g} / {g['held_out_gram']:.3g}" for g in row["gatys"].values()]
-        ratio = row["ours"]["held_out_gram"] / row["gatys_gram_at_our_content"]
-        cells += [f"{row['gatys_gram_at_our_content']:.3g}", f"{row['bound']}{ratio:.2f}"]
+        cells = [row["style"], row["photo"]]
+        cells += [f"{r['content']:.3g} / {r['held_out_gram']:.3g} / {r['sliced_wasserstein']:.3g}"
+                  for r in (row["ours"], *row["gatys"].values())]
+        cells += [f"{row['gatys_at_our_content'][measure][1]}{ratio(row, measure):.2f}" for measure in MEASURES]
         table.append(cells)
 
-    def median_ratio(these: list[dict]) -> float:
-        return statistics.median(r["ours"]["held_out_gram"] / r["gatys_gram_at_our_content"] for r in these)
+    def medians(these: list[dict]) -> str:
+        return " and ".join(f"{statistics.median(ratio(r, measure) for r in these):.2f}" for measure in MEASURES)
 
     styles = dict.fromkeys(row["style"] for row in rows)
-    per_style = "; ".join(f"{s} {median_ratio([r for r in rows if r['style'] == s]):.2f}" for s in styles)
-    bounded = sum(bool(row["bound"]) for row in rows)
+    per_style = "; ".join(f"{s} {medians([r for r in rows if r['style'] == s])}" for s in styles)
+    bounded = sum(bool(row["gatys_at_our_content"]["held_out_gram"][1]) for row in rows)
     return (f"Machine: {machine}. Gatys: {gatys_iters} L-BFGS iterations from the photo, the style weight the "
             f"net was trained with times {', '.join(f'{m:g}' for m in multipliers)}.\n\n{markdown_table(header, table)}"
-            f"\n\nMedian held-out Gram, ours / Gatys at our content loss: {median_ratio(rows):.2f} "
+            f"\n\nMedian ours / Gatys at our content loss, held-out Gram and SW: {medians(rows)} "
             f"({per_style}); {bounded} of {len(rows)} pairs outside Gatys' range (bounds).\n")
 
 

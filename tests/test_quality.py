@@ -7,8 +7,8 @@ from PIL import Image
 
 from conftest import TEXTURES
 from texnet.image_io import load_image, resize_to_fit
-from texnet.quality import (autocorrelation, blob_share, diversity, evaluate_images, held_out_targets,
-                            seam_score, structure_distance)
+from texnet.quality import (autocorrelation, blob_share, diversity, evaluate_images, excess_blob_share,
+                            held_out_targets, seam_score, structure_distance)
 
 
 def bricks(width=192, height=192, period=(24, 48), phase_per_row=None, seed=0):
@@ -77,6 +77,16 @@ def test_blobs_beyond_the_range_are_counted_but_specks_and_thin_lines_are_not():
     image[10:20, 30:40] = 40  # a 10x10 droplet, dark but not black
     assert blob_share(image, dark=60 / 255, light=200 / 255) == pytest.approx(100 / 64 ** 2)
     assert blob_share(image, dark=30 / 255, light=200 / 255) == 0  # within the range: an ordinary dark patch
+
+
+def test_blob_share_counts_only_what_the_example_does_not_have_itself():
+    rng = np.random.default_rng(0)
+    example = rng.integers(60, 200, (64, 64, 3)).astype(np.uint8)
+    clean, blobbed = example.copy(), example.copy()
+    blobbed[10:20, 30:40] = 255  # a 10x10 white blob, far brighter than anything in the example
+    assert excess_blob_share([clean, clean], example) == 0
+    assert excess_blob_share([clean, blobbed], example) == pytest.approx(100 / 64 ** 2 / 2)
+    assert excess_blob_share([blobbed], blobbed) == 0  # the example's own blobs are its texture
 
 
 def test_diversity_is_zero_for_identical_samples_and_about_one_for_crops_of_the_example(tiny_descriptor):

@@ -58,7 +58,7 @@ def test_presets_train_the_residual_net_and_another_variant_at_its_own_learning_
     assert (default.iters, default.size) == (pyramid.iters, pyramid.size)
 
 
-def test_train_style_width_and_depth_options_reach_the_network():
+def test_train_style_width_depth_and_noise_options_reach_the_network():
     from texnet.cli import build_parser, style_train_config
     from texnet.generators import build_generator, parameter_count
 
@@ -73,6 +73,12 @@ def test_train_style_width_and_depth_options_reach_the_network():
     assert 3.5 < parameter_count(build_generator(replace(wider.generator, blocks=5))) / \
         parameter_count(build_generator(default.generator)) < 4.1
     assert config("--variant", "improved", "--channels", "6").generator == replace(VARIANTS["improved"], channels=6)
+    noisy = config("--noise-channels", "3").generator
+    assert noisy == replace(VARIANTS["residual"], noise_channels=3)
+    photos = torch.rand(1, 3, 20, 28)
+    net = build_generator(noisy)
+    first, second = (net(net.make_noise(1, 20, 28, torch.Generator().manual_seed(seed)), photos) for seed in (0, 1))
+    assert first.shape == photos.shape and not torch.equal(first, second)  # the noise reaches the output
 
 
 def test_strength_zero_returns_the_photo_and_one_half_lies_between():

@@ -218,6 +218,9 @@ def build_parser() -> ArgumentParser:
                        help="network width: the residual net has 2x this many channels at half resolution and 4x at "
                             "a quarter, where it paints (default 12); the pyramid this many per scale")
     style.add_argument("--blocks", type=whole_number(0, 32), help="the residual net's residual blocks (default 5)")
+    style.add_argument("--noise-channels", type=whole_number(0, 64),
+                       help="channels of random noise beside the photo (default 0; the paper variant 3): a source of "
+                            "texture where the photo is flat")
     add_run_options(style, unit="crop")
     style.set_defaults(run=run_train_style)
 
@@ -498,7 +501,7 @@ def style_train_config(args):
     overrides = run_overrides(args, ("size", "batch", "lr", "style_weight", "content_weight", "style_size",
                                      "bf16", "checkpoint_every", "workers", "temporal_weight", "init_from", "ema"))
     config = with_iterations(style_preset(args.preset, args.variant), args)
-    generator = replace(config.generator, **run_overrides(args, ("channels", "blocks")))
+    generator = replace(config.generator, **run_overrides(args, ("channels", "blocks", "noise_channels")))
     return replace(config, seed=args.seed, generator=generator, **overrides)
 
 

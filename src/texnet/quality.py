@@ -218,6 +218,13 @@ def blob_share(image: np.ndarray, dark: float, light: float) -> float:
     return float(blobs.mean())
 
 
+def excess_blob_share(samples: list[np.ndarray], example_pixels: np.ndarray) -> float:
+    """Mean share of the samples' pixels in saturated blobs, less the example's own (at least 0)."""
+    dark, light = luminance_range(example_pixels)
+    return max(0.0, float(np.mean([blob_share(sample, dark, light) for sample in samples]))
+               - blob_share(example_pixels, dark, light))
+
+
 def evaluate_images(descriptor: VGG19Descriptor, samples: list[np.ndarray], original: Image.Image,
                     example_size: int = 256, tile_period: int | None = None) -> QualityReport:
     """The report for texture images (H, W, 3) uint8 against their example `original` (as the
@@ -227,15 +234,13 @@ def evaluate_images(descriptor: VGG19Descriptor, samples: list[np.ndarray], orig
     trained = resize_to_fit(original, example_size)
     batch = torch.cat([image_to_tensor(Image.fromarray(sample)) for sample in samples])
     example_pixels = np.asarray(trained)
-    dark, light = luminance_range(example_pixels)
     return QualityReport(
         held_out_gram=held_out_gram_scorer(descriptor, original, example_size)(batch),
         sliced_wasserstein=sliced_wasserstein(descriptor, batch, targets),
         structure=structure_distance(samples, example_pixels),
         diversity=diversity(descriptor, batch, trained),
         seam=seam_score(samples, tile_period) if tile_period else None,
-        blobs=max(0.0, float(np.mean([blob_share(sample, dark, light) for sample in samples]))
-                  - blob_share(example_pixels, dark, light)),
+        blobs=excess_blob_share(samples, example_pixels),
     )
 
 
