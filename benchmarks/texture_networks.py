@@ -93,23 +93,23 @@ def gatys_seconds_per_step(descriptor, steps: int = 30) -> float:
     return (time.perf_counter() - start) / steps
 
 
-def seam_and_blobs_of_more_samples(model, name: str) -> dict:
+def seam_and_blobs_of_more_samples(model, original) -> dict:
     from texnet.image_io import resize_to_fit
     from texnet.quality import excess_blob_share, seam_score
 
     samples = [np.asarray(model.sample(1, SIZE, seed=seed)[0]) for seed in MORE_SAMPLES]
     return {"seam": seam_score(samples, model.config.tile_multiple),
-            "blobs": excess_blob_share(samples, np.asarray(resize_to_fit(example(name), SIZE)))}
+            "blobs": excess_blob_share(samples, np.asarray(resize_to_fit(original, SIZE)))}
 
 
 def ff_record(name: str, gatys: dict, descriptor, gatys_step: float) -> dict:
     from texnet.quality import evaluate_images
     from texnet.sampling import TextureGenerator
 
-    model = TextureGenerator.from_pretrained(name)
+    model, original = TextureGenerator.from_pretrained(name), example(name)
     samples = [np.asarray(image) for image in model.sample(4, SIZE, seed=0)]
-    ff = evaluate_images(descriptor, samples, example(name), SIZE, tile_period=model.config.tile_multiple)
-    more = seam_and_blobs_of_more_samples(model, name)
+    ff = evaluate_images(descriptor, samples, original, SIZE, tile_period=model.config.tile_multiple)
+    more = seam_and_blobs_of_more_samples(model, original)
     reached = next((int(step) for step, gram in sorted(gatys["snapshots"].items(), key=lambda item: int(item[0]))
                     if gram <= ff.held_out_gram), None)
     return {**gatys, "ff": ff.as_dict(), "more": more, "training_steps": model.info["iterations"],
