@@ -2,7 +2,8 @@
 
 At the training's weights Gatys, starting from the photo, stays about 1.9x closer to it (relu4_2)
 than our nets, so benchmarks/stylization.py compares style at unequal content. Here Gatys runs
-once per photo at the style weight times each of --multipliers; its (content relu4_2, held-out
+once per photo at the built-ins' style weight times each of --multipliers (the same runs for every
+net of a painting, whatever its own weights or loss); its (content relu4_2, held-out
 Gram) and (content, SW distance) points form its trade-off curves, and its style distances at
 *our* content loss are read off them (linear in log-log between the two runs that bracket ours).
 Where our content loss is beyond every Gatys run, the last run bounds the ratio from below (">=").
@@ -62,10 +63,14 @@ def tradeoff_row(style_name: str, photo_path: Path, multipliers: list[float], sc
     (with their bounds) at our content loss."""
     from stylization import scoring_setup
 
+    from texnet.style_training import StyleTrainConfig
+
     model, painting_name, photo_image, score = scoring_setup(style_name, photo_path, scorer)
     training = model.info["config"]
     ours = score(np.asarray(model.stylize(photo_image)))
-    gatys = {multiplier: score(cached_gatys_pixels(photo_path, painting_name, training["style_weight"] * multiplier,
+    # One Gatys curve per painting, whatever weight or loss a net was trained with: its points are cached.
+    base = StyleTrainConfig.style_weight
+    gatys = {multiplier: score(cached_gatys_pixels(photo_path, painting_name, base * multiplier,
                                                    training["content_weight"], training["style_size"], gatys_iters,
                                                    transfer_descriptor))
              for multiplier in multipliers}
@@ -80,6 +85,8 @@ def ratio(row: dict, measure: str) -> float:
 
 def report(rows: list[dict], multipliers: list[float], machine: str, gatys_iters: int) -> str:
     from measure import markdown_table
+
+    from texnet.style_training import StyleTrainConfig
 
     header = ["style", "photo", "ours: relu4_2 / held-out Gram / SW"]
     header += [f"Gatys x{m:g}: relu4_2 / Gram / SW" for m in multipliers]
@@ -98,8 +105,9 @@ def report(rows: list[dict], multipliers: list[float], machine: str, gatys_iters
     styles = dict.fromkeys(row["style"] for row in rows)
     per_style = "; ".join(f"{s} {medians([r for r in rows if r['style'] == s])}" for s in styles)
     bounded = sum(bool(row["gatys_at_our_content"]["held_out_gram"][1]) for row in rows)
-    return (f"Machine: {machine}. Gatys: {gatys_iters} L-BFGS iterations from the photo, the style weight the "
-            f"net was trained with times {', '.join(f'{m:g}' for m in multipliers)}.\n\n{markdown_table(header, table)}"
+    return (f"Machine: {machine}. Gatys: {gatys_iters} L-BFGS iterations from the photo, the built-ins' style "
+            f"weight ({StyleTrainConfig.style_weight:g}) times {', '.join(f'{m:g}' for m in multipliers)}."
+            f"\n\n{markdown_table(header, table)}"
             f"\n\nMedian ours / Gatys at our content loss, held-out Gram and SW: {medians(rows)} "
             f"({per_style}); {bounded} of {len(rows)} pairs outside Gatys' range (bounds).\n")
 

@@ -11,10 +11,10 @@ from conftest import SHARED_DATA
 from test_cli import assert_one_line_error, texnet
 from texnet.errors import TexnetError
 from texnet.generators import GeneratorConfig, PyramidGenerator
-from texnet.image_io import load_image
+from texnet.image_io import image_to_tensor, load_image
 from texnet.sampling import TextureGenerator
-from texnet.style_training import (ContentCrops, StyleTrainConfig, StyleTrainer, next_frame, split_photos,
-                                   style_preset, train_style)
+from texnet.style_training import (SW_STYLE_WEIGHT, ContentCrops, StyleTrainConfig, StyleTrainer, next_frame,
+                                   split_photos, style_preset, train_style)
 from texnet.stylizer import VARIANTS, Stylizer
 
 STYLES, PHOTOS = SHARED_DATA / "styles", SHARED_DATA / "content-test"
@@ -81,6 +81,33 @@ def test_train_style_width_depth_and_noise_options_reach_the_network():
     assert first.shape == photos.shape and not torch.equal(first, second)  # the noise reaches the output
 
 
+def test_the_sliced_wasserstein_loss_has_its_own_weight_unless_one_is_given():
+    from texnet.cli import build_parser, style_train_config
+
+    def config(*options):
+        return style_train_config(build_parser().parse_args(["train-style", "p.jpg", "--content", "photos", "-o", "m",
+                                                             "--preset", "cpu", *options]))
+
+    assert (config().loss, config().style_weight) == ("gram", 1e-4)
+    assert (config("--loss", "sw").loss, config("--loss", "sw").style_weight) == ("sw", SW_STYLE_WEIGHT)
+    assert config("--loss", "sw", "--style-weight", "3").style_weight == 3
+    assert config("--loss", "sw", "--variant", "improved").generator == VARIANTS["improved"]
+
+
+def test_the_sliced_wasserstein_style_loss_compares_each_crop_with_its_own_painting(tmp_path, tiny_descriptor):
+    paintings = {name: load_image(STYLES / f"{name}.jpg") for name in ("great-wave", "starry-night")}
+    trainer = StyleTrainer(paintings, PHOTOS, tmp_path / "m", replace(TINY, loss="sw"), tiny_descriptor,
+                           progress=False)
+    first = image_to_tensor(trainer.paintings[0])  # exactly what the first style's target was made from
+    features = trainer.descriptor(torch.cat([first, first]))
+    for which in ([0, 1], [1, 0]):
+        losses = trainer.style_loss(features, torch.tensor(which))
+        own, other = losses[which.index(0)], losses[which.index(1)]
+        assert own < 1e-3 * other
+    with pytest.raises(TexnetError, match="loss must be 'gram' or 'sw', not 'l1'"):
+        StyleTrainer(paintings, PHOTOS, tmp_path / "l1", replace(TINY, loss="l1"), tiny_descriptor, progress=False)
+
+
 def test_strength_zero_returns_the_photo_and_one_half_lies_between():
     model, picture = tiny_stylizer(), photo()
     assert model.stylize(picture, strength=0).tobytes() == picture.tobytes()
@@ -144,8 +171,10 @@ def test_preview_photos_are_held_out():
         (SHARED_DATA / "content-train").iterdir()))
 
 
-def test_style_training_lowers_the_loss_and_writes_previews(tmp_path, tiny_descriptor):
-    config = replace(TINY, iters=40, checkpoint_every=100)
+@pytest.mark.parametrize("loss", ["gram", "sw"])
+def test_style_training_lowers_the_loss_and_writes_previews(tmp_path, tiny_descriptor, loss):
+    config = replace(TINY, iters=40, checkpoint_every=100, loss=loss,
+                     style_weight=style_preset("paper", loss=loss).style_weight)
     trainer = StyleTrainer(load_image(STYLES / "starry-night.jpg"), PHOTOS, tmp_path / "m", config,
                            tiny_descriptor, progress=False)
     model = trainer.train()

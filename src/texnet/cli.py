@@ -165,7 +165,6 @@ def build_parser() -> ArgumentParser:
     train.add_argument("--channels", type=whole_number(1, 64),
                        help="channels per scale (default 8; the finest layers are scales x channels wide)")
     train.add_argument("--diversity", type=number(0), help="weight of the diversity term (default 0)")
-    train.add_argument("--loss", choices=("gram", "sw"), help="gram (the paper) or sw (sliced Wasserstein)")
     train.add_argument("--normalize-gradients", action=argparse.BooleanOptionalAction, default=None,
                        help="divide each VGG layer's loss gradient by its L1 norm (texture_nets' recipe)")
     train.add_argument("--vgg-padding", choices=("same", "valid"), help="valid: VGG without padding")
@@ -210,7 +209,8 @@ def build_parser() -> ArgumentParser:
     style.add_argument("--init-from", metavar="MODEL", help="start from this style model's weights (fine-tuning)")
     style.add_argument("--temporal-weight", type=number(0), metavar="WEIGHT",
                        help="weight of the frame-difference loss that keeps video from flickering (default 0)")
-    style.add_argument("--style-weight", type=positive_float, help="weight of the Gram (style) loss (default 1e-4)")
+    style.add_argument("--style-weight", type=positive_float,
+                       help="weight of the style loss (default 1e-4; with --loss sw, 7)")
     style.add_argument("--content-weight", type=number(0), help="weight of the relu4_2 (content) loss (default 1)")
     style.add_argument("--style-size", type=whole_number(MIN_EXAMPLE_SIDE),
                        help="longer side of the painting in px: sets the stroke scale")
@@ -313,6 +313,7 @@ def add_run_options(parser: argparse.ArgumentParser, unit: str) -> None:
     parser.add_argument("--iters", type=whole_number(1, 10_000_000),
                         help="iterations (the preset's learning-rate schedule is stretched or shrunk to match)")
     parser.add_argument("--lr", type=positive_float, help="Adam learning rate")
+    parser.add_argument("--loss", choices=("gram", "sw"), help="gram (the paper) or sw (sliced Wasserstein)")
     parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                         help="run VGG and the generator in bfloat16 (default: where the CPU computes it natively)")
     parser.add_argument("--ema", type=number(0, 0.9999), metavar="DECAY",
@@ -500,7 +501,7 @@ def style_train_config(args):
 
     overrides = run_overrides(args, ("size", "batch", "lr", "style_weight", "content_weight", "style_size",
                                      "bf16", "checkpoint_every", "workers", "temporal_weight", "init_from", "ema"))
-    config = with_iterations(style_preset(args.preset, args.variant), args)
+    config = with_iterations(style_preset(args.preset, args.variant, args.loss or "gram"), args)
     generator = replace(config.generator, **run_overrides(args, ("channels", "blocks", "noise_channels")))
     return replace(config, seed=args.seed, generator=generator, **overrides)
 

@@ -58,6 +58,7 @@ class RunConfig:
     # The model keeps an exponential moving average of the weights with this decay (0: the last step's weights).
     # With a few samples per step the last steps' weights still jump about; their average is the better net.
     ema: float = 0.0
+    loss: str = "gram"  # the style or texture loss: "gram" (the papers) or "sw" (sliced Wasserstein, Heitz et al. 2021)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
 
 
@@ -65,7 +66,6 @@ class RunConfig:
 class TrainConfig(RunConfig):
     example_size: int = 256  # the example is shrunk to this longer side
     diversity: float = 0.0  # Improved Texture Networks' diversity term weight
-    loss: str = "gram"  # "gram" (the paper) or "sw" (sliced Wasserstein, Heitz et al. 2021)
     normalize_gradients: bool = False  # texture_nets' per-layer L1 normalisation of the loss gradient
     vgg_padding: str = "same"  # "valid": VGG without padding (texture_nets' -vgg_no_pad)
     multiscale: float = 0.0  # weight of the same loss on sample and example at half resolution
@@ -312,6 +312,8 @@ def check_run_config(config: RunConfig, min_size: int) -> None:
         value = getattr(config, name)
         if type(value) is not int or value < 1:
             raise TexnetError(f"{name} must be a whole number of at least 1, not {value!r}")
+    if config.loss not in ("gram", "sw"):
+        raise TexnetError(f"loss must be 'gram' or 'sw', not {config.loss!r}")
     if not isinstance(config.ema, (int, float)) or not 0 <= config.ema < 1:
         raise TexnetError(f"the weight average's decay must be at least 0 and below 1, not {config.ema!r}")
     if type(config.seed) is not int or not 0 <= config.seed <= MAX_SEED:
@@ -340,8 +342,6 @@ class TextureTrainer(Trainer):
                  device="cpu", progress: bool = True):
         if config.diversity and config.batch < 2:
             raise TexnetError("--diversity compares samples within a batch: use --batch 2 or more")
-        if config.loss not in ("gram", "sw"):
-            raise TexnetError(f"loss must be 'gram' or 'sw', not {config.loss!r}")
         super().__init__(config, output, device, progress)
         self.example = resize_to_fit(example, config.example_size)
         layers = SW_LAYERS if config.loss == "sw" else TEXTURE_LAYERS
