@@ -202,8 +202,10 @@ def test_the_frame_difference_term_makes_outputs_follow_their_inputs_changes(tmp
     assert frame_error(1e4) < 0.5 * frame_error(0.0)
 
 
-def test_interrupted_style_training_resumes_exactly(tmp_path, tiny_descriptor, monkeypatch):
-    style, config = load_image(STYLES / "great-wave.jpg"), replace(TINY, ema=0.5)  # the weights' average resumes too
+@pytest.mark.parametrize("loss", ["gram", "sw"])  # sw draws its projections from the checkpointed generator
+def test_interrupted_style_training_resumes_exactly(tmp_path, tiny_descriptor, monkeypatch, loss):
+    # the weights' average resumes too
+    style, config = load_image(STYLES / "great-wave.jpg"), replace(TINY, ema=0.5, loss=loss)
     straight = train_style(style, PHOTOS, tmp_path / "straight", config, descriptor=tiny_descriptor, progress=False)
     original_step = StyleTrainer.step
 
