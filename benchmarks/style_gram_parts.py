@@ -87,9 +87,9 @@ def main() -> None:
     with torch.no_grad():
         for image in held_out_targets(load_image(DATA / "styles" / f"{painting_name}.jpg"), style_size):
             features = descriptor(image_to_tensor(image))
-            _, outer, spread = mean_and_spread(features[LAYER])
+            mean, outer, spread = mean_and_spread(features[LAYER])
             targets.append({"gram": TextureTarget.from_features(features, dict.fromkeys(TEXTURE_LAYERS, 1.0)),
-                            "outer": outer, "spread": spread, "mean": features[LAYER][0].flatten(1).mean(dim=1)})
+                            "outer": outer, "spread": spread, "mean": mean})
     painting_mean = torch.stack([target["mean"] for target in targets]).mean(dim=0)
     transfer_descriptor = VGG19Descriptor.pretrained((*TEXTURE_LAYERS, CONTENT_LAYER))
     # The painting the nets were trained on, against its own held-out versions: the measure's floor.

@@ -184,18 +184,11 @@ class StyleTrainer(Trainer):
         self.crops = ContentCrops(train_files, config.size, config.seed)
         # Read now, not after hours of training: a corrupt preview photo is skipped, never fatal.
         self.previews = [photo for path in preview_files if (photo := read_photo(path, set())) is not None]
-        # The sliced Wasserstein loss compares the Gram loss's layers, not Heitz et al.'s 12: sorting those
-        # took 2.2 s per step of 4 crops of 160 px on 2 cores, against 1 s.
         self.descriptor = training_descriptor(descriptor, (*TEXTURE_LAYERS, CONTENT_LAYER), self.bf16, self.device)
         # The content target needs VGG only up to relu4_2: a view of the same weights that stops there.
         self.content_descriptor = copy.copy(self.descriptor)
         self.content_descriptor.layers = (CONTENT_LAYER,)
-        paintings = [image_to_tensor(p).to(self.device) for p in self.paintings]
-        style_descriptor = copy.copy(self.descriptor)
-        style_descriptor.layers = TEXTURE_LAYERS
-        self.target = (TextureTarget.from_images(self.descriptor, paintings, dict.fromkeys(TEXTURE_LAYERS, 1.0))
-                       if config.loss == "gram" else
-                       [SlicedWassersteinTarget.from_image(style_descriptor, painting) for painting in paintings])
+        self.target = self.style_target([image_to_tensor(p).to(self.device) for p in self.paintings])
         self.batches: Iterator[torch.Tensor] | None = None  # opened at the first step, after any resume
         self.terms = (float("nan"), float("nan"))  # (style, content) of the last step, for the record
 
@@ -230,6 +223,16 @@ class StyleTrainer(Trainer):
         content = content_loss(features[CONTENT_LAYER], content_target).mean()
         self.terms = (float(style_loss.detach()), float(content.detach()))
         return config.style_weight * style_loss + config.content_weight * content + config.temporal_weight * temporal
+
+    def style_target(self, paintings: list[torch.Tensor]):
+        """The Gram loss's target, all paintings stacked, or one sliced Wasserstein target per painting."""
+        if self.config.loss == "gram":
+            return TextureTarget.from_images(self.descriptor, paintings, dict.fromkeys(TEXTURE_LAYERS, 1.0))
+        # On the Gram loss's layers, not Heitz et al.'s 12: sorting those took 2.2 s per step of 4 crops
+        # of 160 px on 2 cores, against 1 s.
+        descriptor = copy.copy(self.descriptor)
+        descriptor.layers = TEXTURE_LAYERS
+        return [SlicedWassersteinTarget.from_image(descriptor, painting) for painting in paintings]
 
     def style_loss(self, features: dict[str, torch.Tensor], which: torch.Tensor) -> torch.Tensor:
         """Per-sample style loss, shape (B,), each sample against the painting `which` names."""
