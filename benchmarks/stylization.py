@@ -78,14 +78,6 @@ def gatys_run(photo_path: Path, painting_name: str, style_weight: float, content
     return np.asarray(tensor_to_image(result.image)), snapshots, time.perf_counter() - start
 
 
-def gatys_style_weight(training: dict) -> float:
-    """The Gram loss's weight Gatys runs with for a net of this training record: the net's own,
-    or the Gram default for a net trained with another style loss (its weight is on another scale)."""
-    from texnet.style_training import StyleTrainConfig
-
-    return training["style_weight"] if training.get("loss", "gram") == "gram" else StyleTrainConfig.style_weight
-
-
 def scoring_setup(style_name: str, photo_path: Path, scorer):
     """The style model, its painting's name, the photo at SIZE, and a function that scores a
     result on that photo (texnet.quality's fair style measures, as a dict)."""
@@ -114,12 +106,13 @@ def compare(style_name: str, photo_path: Path, scorer, transfer_descriptor, gaty
     from PIL import Image
 
     from texnet.image_io import image_to_tensor
+    from texnet.style_training import gram_style_weight
 
     model, painting_name, photo_image, score = scoring_setup(style_name, photo_path, scorer)
     training, photo_pixels = model.info["config"], np.asarray(photo_image)
     ours_seconds = best_time(lambda: model.stylize(photo_image), repeats=3)
     ours = np.asarray(model.stylize(photo_image))
-    gatys_pixels, snapshots, gatys_seconds = gatys_run(photo_path, painting_name, gatys_style_weight(training),
+    gatys_pixels, snapshots, gatys_seconds = gatys_run(photo_path, painting_name, gram_style_weight(training),
                                                        training["content_weight"], training["style_size"],
                                                        gatys_iters, transfer_descriptor)
     row = {"style": style_name, "photo": photo_path.stem, "ours": score(ours), "gatys": score(gatys_pixels),

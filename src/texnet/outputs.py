@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,6 +21,8 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".we
 # What a texnet model folder may hold; anything else means the folder belongs to someone else.
 MODEL_FOLDER_ENTRIES = {"config.json", "model.safetensors", "model.onnx", "checkpoint", "loss.png", "samples.png",
                         "before-after.png"}
+# The paintings a style model was trained on, as its loss saw them, beside its weights (for `Stylizer.refined`).
+PAINTING_FILE = "painting-{}.png"
 
 
 def image_format(path: str | os.PathLike) -> str:
@@ -94,7 +97,8 @@ def check_model_output(folder: str | os.PathLike, resume: bool) -> Path:
         raise TexnetError(f"{folder}: exists and is not a folder")
     if folder.is_dir():
         entries = {entry.name for entry in folder.iterdir()}
-        foreign = sorted(entries - MODEL_FOLDER_ENTRIES)
+        paintings = {name for name in entries if re.fullmatch(PAINTING_FILE.format(r"\d+"), name)}
+        foreign = sorted(entries - MODEL_FOLDER_ENTRIES - paintings)
         if "config.json" in entries and not is_texnet_config(folder / "config.json"):
             foreign.insert(0, "a config.json that is not texnet's")
         if foreign:

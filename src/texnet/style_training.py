@@ -69,6 +69,14 @@ STYLE_PRESETS = {
 }
 
 
+def gram_style_weight(training: dict) -> float:
+    """The Gram loss's weight for a net of this training record (a model's "config"): its own, or
+    the default for a net trained with another style loss, whose weight is on that loss's scale."""
+    if training.get("loss", "gram") != "gram":
+        return StyleTrainConfig.style_weight
+    return training.get("style_weight", StyleTrainConfig.style_weight)
+
+
 # The sliced Wasserstein loss's weight that pushes as hard as the Gram loss at 1e-4: their gradients'
 # norms on night-cafe's built-in net's results (160 px training crops) were 634 at weight 1 and 4,382.
 SW_STYLE_WEIGHT = 7.0
@@ -259,7 +267,9 @@ class StyleTrainer(Trainer):
                 "style_size": [list(painting.size) for painting in self.paintings],
                 "final_style_loss": self.terms[0], "final_content_loss": self.terms[1],
                 "content_photos": len(self.crops.files)}
-        return Stylizer(self.final_net, info)
+        model = Stylizer(self.final_net, info)
+        model.paintings = self.paintings  # saved beside the weights: what `Stylizer.refined` fits to
+        return model
 
     def write_previews(self, model: Stylizer) -> None:
         if self.previews:

@@ -24,6 +24,7 @@ from .generator_config import GeneratorConfig
 from .image_io import as_rgb_image, resize_to_fit, to_uint8
 from .model_files import PretrainedGenerator
 from .noise import batch_noise, noise_rows
+from .outputs import PAINTING_FILE
 from .runtime import amx_cpu
 from .sampling import check_seed
 
@@ -47,6 +48,7 @@ class Stylizer(PretrainedGenerator):
     """A trained stylization network plus what it was trained on."""
 
     kind = "style"
+    paintings: list[Image.Image] | None = None  # training sets them; a loaded model reads them from its folder
 
     def backend_for_many(self, requested: str, bf16: bool | None, megapixels: Callable[[], float]) -> str:
         """The backend for a job of `megapixels()` in all (photos or frames): PyTorch in native
@@ -132,27 +134,102 @@ class Stylizer(PretrainedGenerator):
         """
         if not isinstance(strength, (int, float)) or not 0 <= strength <= 1:
             raise TexnetError(f"strength must be between 0 and 1, not {strength!r}")
-        photo = as_rgb_image(image)
-        if max_size is not None:
-            if not isinstance(max_size, int) or max_size < 1:
-                raise TexnetError(f"max size must be a whole number of pixels, at least 1, not {max_size!r}")
-            photo = resize_to_fit(photo, max_size)
+        photo, scaled = self.net_input(image, max_size, stroke_scale)
         seed = self.seed_for(seed)
         weights = self.style_weights(style)
-        low, high = STROKE_SCALES
-        if not isinstance(stroke_scale, (int, float)) or not low <= stroke_scale <= high:
-            raise TexnetError(f"stroke scale must be between {low:g} and {high:g}, not {stroke_scale!r}")
         if strength == 0:
             return photo.copy()
-        scaled = photo if stroke_scale == 1 else photo.resize(
-            (max(1, round(photo.width / stroke_scale)), max(1, round(photo.height / stroke_scale))),
-            Image.Resampling.LANCZOS)
         result = Image.fromarray(self.stylize_pixels(np.asarray(scaled), seed, bf16, backend, memory_limit_mb, weights))
         if result.size != photo.size:
             result = result.resize(photo.size, Image.Resampling.LANCZOS)
         if preserve_colors:
             result = keep_colors(result, photo)
         return result if strength == 1 else Image.blend(photo, result, strength)
+
+    @staticmethod
+    def net_input(image, max_size: int | None, stroke_scale: float) -> tuple[Image.Image, Image.Image]:
+        """(the photo after `max_size`, the photo as the net sees it: scaled by 1 / `stroke_scale`)."""
+        photo = as_rgb_image(image)
+        if max_size is not None:
+            if not isinstance(max_size, int) or max_size < 1:
+                raise TexnetError(f"max size must be a whole number of pixels, at least 1, not {max_size!r}")
+            photo = resize_to_fit(photo, max_size)
+        low, high = STROKE_SCALES
+        if not isinstance(stroke_scale, (int, float)) or not low <= stroke_scale <= high:
+            raise TexnetError(f"stroke scale must be between {low:g} and {high:g}, not {stroke_scale!r}")
+        scaled = photo if stroke_scale == 1 else photo.resize(
+            (max(1, round(photo.width / stroke_scale)), max(1, round(photo.height / stroke_scale))),
+            Image.Resampling.LANCZOS)
+        return photo, scaled
+
+    def refined(self, image, steps: int, painting: Image.Image | None = None, style: str | None = None,
+                max_size: int | None = None, stroke_scale: float = 1.0, descriptor=None) -> "Stylizer":
+        """A copy of this model fitted to one photo by `steps` Adam steps on its training's loss
+        (texnet.refine): its `stylize` of that photo, with the same `max_size`, `stroke_scale` and
+        `style`, comes nearer the painting. `painting`: the painting to fit to (default: the one
+        the model was trained on, kept in its folder); `style`: one style of a multi-style model."""
+        import torch
+
+        from .descriptor import CONTENT_LAYER, TEXTURE_LAYERS, VGG19Descriptor
+        from .image_io import image_to_tensor
+        from .optimize import TransferWeights
+        from .refine import refine_net
+        from .style_training import StyleTrainConfig, gram_style_weight
+
+        weights = self.style_weights(style)
+        painting = self.painting_to_fit(style, painting)
+        descriptor = (descriptor or VGG19Descriptor.pretrained((*TEXTURE_LAYERS, CONTENT_LAYER))).to(self.device)
+        training = self.info.get("config", {})
+        loss_weights = TransferWeights(style=gram_style_weight(training),
+                                       content=training.get("content_weight", StyleTrainConfig.content_weight))
+        net = refine_net(self.net, image_to_tensor(self.net_input(image, max_size, stroke_scale)[1]),
+                         image_to_tensor(painting), loss_weights, steps, descriptor,
+                         None if weights is None else torch.from_numpy(weights)[None], device=self.device)
+        return Stylizer(net, self.info, device=self.device)
+
+    def painting_to_fit(self, style: str | None, painting: Image.Image | None = None) -> Image.Image:
+        """What `refined` fits `style` to: `painting` shrunk as training shrank paintings, or the
+        painting the model was trained on. A blend has no one painting, so it is refused."""
+        weights = self.style_weights(style)
+        if weights is not None and np.count_nonzero(weights) > 1:
+            raise TexnetError("refining fits one style: name one, not a blend")
+        if painting is not None:
+            return resize_to_fit(as_rgb_image(painting), self.style_size())
+        return self.painting(style if weights is not None else self.style_names()[0])
+
+    def style_size(self) -> int:
+        """The longer side paintings were shrunk to in training."""
+        size = self.info.get("config", {}).get("style_size", 256)
+        return size if isinstance(size, int) and size > 0 else 256
+
+    def painting(self, name: str) -> Image.Image:
+        """The painting of style `name` as training's loss saw it, from the model folder, checked
+        against the training record's digest."""
+        from .image_io import load_image
+        from .sampling import image_digest
+
+        index = self.style_names().index(name)
+        if self.paintings is not None:
+            return self.paintings[index]
+        path = None if self.folder is None else self.folder / PAINTING_FILE.format(index)
+        if path is None or not path.is_file():
+            raise TexnetError(f"this model keeps no copy of the painting of '{name}' (it was trained before models "
+                              "kept one): give it with --painting")
+        painting = load_image(path)
+        digests = self.info.get("style_sha256") or []
+        if index >= len(digests) or image_digest(painting) != digests[index]:
+            raise TexnetError(f"{path} is not the painting this model was trained on (its digest differs)")
+        return painting
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        """The model files, and the paintings it was trained on (for `refined`) where it has them."""
+        from .atomic_write import write_atomically
+
+        folder = super().save_pretrained(folder)
+        for index, painting in enumerate(self.paintings or []):
+            write_atomically(folder / PAINTING_FILE.format(index),
+                             lambda path, painting=painting: painting.save(path, format="PNG"))
+        return folder
 
     def stylize_tensor(self, content, seed: int | None = None, bf16: bool | None = None, backend: str = "auto",
                        style=None):
