@@ -5,6 +5,7 @@ where none can be installed they are skipped, with the reason printed. Set TEXNE
 folder to keep screenshots of the page (the README's come from here).
 """
 
+import io
 import os
 import shutil
 import socket
@@ -105,6 +106,27 @@ def test_bad_uploads_and_paths_get_clear_errors_and_write_nothing_outside(server
     assert not (data.parent / "escape.png").exists() and not Path("escape.png").exists()
     written = {path.relative_to(data).parts[0] for path in data.rglob("*")}
     assert written <= {"results", "examples", "models"}
+
+
+@pytest.mark.real_weights
+def test_stylizing_with_refine_steps_fits_the_net_to_the_photo_first(server):
+    import json
+
+    base, data = server
+    buffer = io.BytesIO()
+    Image.open(PHOTO).resize((96, 64)).save(buffer, format="PNG")
+    results = {}
+    for steps in ("0", "2"):
+        status, body = post_files(f"{base}/api/stylize", {"model": "builtin/night-cafe", "refine": steps},
+                                  {"photo": ("p.png", buffer.getvalue())})
+        assert status == 200, body
+        after = json.loads(body)["after"]
+        results[steps] = Image.open(data / "results" / after.rsplit("/", 1)[-1])
+        assert results[steps].size == (96, 64)
+    assert results["0"].tobytes() != results["2"].tobytes()
+    status, body = post_files(f"{base}/api/stylize", {"model": "builtin/night-cafe", "refine": "51"},
+                              {"photo": ("p.png", buffer.getvalue())})
+    assert status == 400 and "refine" in json.loads(body)["error"]
 
 
 def test_two_tabs_at_once_and_a_second_job_while_one_runs(server):

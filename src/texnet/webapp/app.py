@@ -36,6 +36,7 @@ MAX_UPLOAD_BYTES = 20_000_000
 MAX_UPLOAD_PIXELS = 16_000_000
 MAX_SAMPLE_SIDE = 2048
 MAX_SAMPLES = 8
+MAX_REFINE_STEPS = 50  # about 20 s a photo on 2 cores: a request, not a job
 RESULT_NAME = re.compile(r"^[0-9a-f]{32}\.(png|jpg)$")
 
 
@@ -98,6 +99,7 @@ class Server:
         self.models = Models(data / "models", extra_models)
         self.jobs = Jobs()
         self.descriptor = None
+        self.style_descriptor = None
         self.thumbnails: dict[str, bytes] = {}
 
     def vgg(self):
@@ -106,6 +108,14 @@ class Server:
 
             self.descriptor = evaluation_descriptor()
         return self.descriptor
+
+    def refine_vgg(self):
+        """VGG with the content layer too, for refining style nets (the texture jobs' lacks it)."""
+        if self.style_descriptor is None:
+            from ..descriptor import CONTENT_LAYER, TEXTURE_LAYERS, VGG19Descriptor
+
+            self.style_descriptor = VGG19Descriptor.pretrained((*TEXTURE_LAYERS, CONTENT_LAYER))
+        return self.style_descriptor
 
     def save_result(self, image: Image.Image, suffix: str = "png") -> str:
         name = f"{uuid.uuid4().hex}.{suffix}"
@@ -200,8 +210,13 @@ def create_app(data: Path, extra_models: list[Path] = ()) -> Starlette:
                    "preserve_colors": form.get("preserve_colors") in ("on", "true", "1"),
                    "stroke_scale": form_number(form, "stroke_scale", 1.0, 0.25, 4, whole=False),
                    "style": form.get("style") or None}
+        refine = int(form_number(form, "refine", 0, 0, MAX_REFINE_STEPS))
         photo = resize_to_fit(photo, max_size)
         start = time.perf_counter()
+        if refine:  # fitted to this photo first (texnet.refine): seconds, not milliseconds
+            model = await run_in_threadpool(lambda: model.refined(
+                photo, refine, style=options["style"], stroke_scale=options["stroke_scale"],
+                descriptor=server.refine_vgg()))
         result = await run_in_threadpool(lambda: model.stylize(photo, **options))
         milliseconds = (time.perf_counter() - start) * 1000
         return JSONResponse({"milliseconds": milliseconds, "before": server.save_result(photo, "jpg"),
