@@ -87,6 +87,8 @@ def test_stylize_cli_refines_with_the_models_painting_or_says_what_it_lacks(caps
             expect="keeps no copy of the painting")
     refused(capsys, "stylize", "night-cafe", tmp_path / "p.png", "-o", tmp_path / "x.png",
             "--painting", STYLES / "great-wave.jpg", expect="give --refine")
+    refused(capsys, "stylize", "night-cafe", tmp_path / "p.png", "-o", tmp_path / "x.png", "--refine", "2",
+            "--backend", "onnx", expect="runs on PyTorch")
     status, _, err = cli(capsys, "stylize", tmp_path / "old", tmp_path / "p.png", "-o", tmp_path / "x.png",
                          "--refine", "1", "--painting", STYLES / "great-wave.jpg")
     assert status == 0 and (tmp_path / "x.png").exists(), err

@@ -572,6 +572,8 @@ def photo_refiner(model, args):
         raise TexnetError("--painting is what --refine fits to: give --refine STEPS too")
     if not args.refine:
         return lambda photo: model
+    if args.backend == "onnx":
+        raise TexnetError("a refined net runs on PyTorch (it is not exported): leave out --backend onnx")
     from .descriptor import CONTENT_LAYER, TEXTURE_LAYERS, VGG19Descriptor
     from .image_io import load_image
 
