@@ -58,6 +58,17 @@ def test_train_refuses_bad_input_before_working(tmp_path):
     assert not (tmp_path / "warm").exists()  # refused before the output folder was made
 
 
+def test_a_listing_cut_short_by_its_reader_prints_no_error():
+    import subprocess
+    import sys
+
+    listing = subprocess.Popen([sys.executable, "-m", "texnet.cli", "models"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    listing.stdout.close()  # before texnet writes (its start takes far longer), as a reader that quits at once does
+    assert listing.wait(timeout=60) == 1
+    assert listing.stderr.read() == b""
+
+
 def test_builtin_models_are_listed_and_sample_by_name(tmp_path):
     assert set(BUILTIN) <= set(builtin_models())
     listed = texnet("models")

@@ -60,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
             return fail(f"interrupted{'; ' + str(interruption) if str(interruption) else ''}", 130)
         except MemoryError:
             return fail("error: out of memory; try a smaller --size or --memory-limit")
+        except BrokenPipeError:  # the reader stopped reading (`texnet models | head -1`): not an error to report
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # keeps the flush at exit quiet too
+            return 1
         except OSError as error:  # a disk that filled up or went away while writing
             where = f"{error.filename}: " if error.filename else ""
             return fail(f"error: {where}{error.strerror or error}")
