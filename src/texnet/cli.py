@@ -577,11 +577,11 @@ def photo_refiner(model, args):
         return lambda photo: model
     if args.backend == "onnx":
         raise TexnetError("a refined net runs on PyTorch (it is not exported): leave out --backend onnx")
-    from .descriptor import CONTENT_LAYER, TEXTURE_LAYERS, VGG19Descriptor
     from .image_io import load_image
+    from .refine import refine_descriptor
 
     painting = model.painting_to_fit(args.style, load_image(args.painting) if args.painting is not None else None)
-    descriptor = VGG19Descriptor.pretrained((*TEXTURE_LAYERS, CONTENT_LAYER))
+    descriptor = refine_descriptor()
     return lambda photo: model.refined(photo, args.refine, painting, args.style, args.max_size, args.stroke_scale,
                                        descriptor)
 

@@ -29,6 +29,13 @@ MIN_SIDE = 32  # the net halves a photo twice and VGG four times: smaller photos
 MAX_STEPS = 1000
 
 
+def refine_descriptor():
+    """The VGG-19 refining needs: the Gram loss's layers and the content layer (real weights)."""
+    from .descriptor import VGG19Descriptor
+
+    return VGG19Descriptor.pretrained((*TEXTURE_LAYERS, CONTENT_LAYER))
+
+
 def refine_net(net: nn.Module, photo: torch.Tensor, painting: torch.Tensor, weights: TransferWeights, steps: int,
                descriptor, style: torch.Tensor | None = None, *, seed: int = 0, device="cpu", lr: float | None = None,
                trainable: Callable[[nn.Module], list] = lambda net: net.parameters(),

@@ -170,15 +170,14 @@ class Stylizer(PretrainedGenerator):
         the model was trained on, kept in its folder); `style`: one style of a multi-style model."""
         import torch
 
-        from .descriptor import CONTENT_LAYER, TEXTURE_LAYERS, VGG19Descriptor
         from .image_io import image_to_tensor
         from .optimize import TransferWeights
-        from .refine import refine_net
+        from .refine import refine_descriptor, refine_net
         from .style_training import StyleTrainConfig, gram_style_weight
 
         weights = self.style_weights(style)
         painting = self.painting_to_fit(style, painting)
-        descriptor = (descriptor or VGG19Descriptor.pretrained((*TEXTURE_LAYERS, CONTENT_LAYER))).to(self.device)
+        descriptor = (descriptor or refine_descriptor()).to(self.device)
         training = self.info.get("config", {})
         loss_weights = TransferWeights(style=gram_style_weight(training),
                                        content=training.get("content_weight", StyleTrainConfig.content_weight))

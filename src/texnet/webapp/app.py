@@ -112,9 +112,9 @@ class Server:
     def refine_vgg(self):
         """VGG with the content layer too, for refining style nets (the texture jobs' lacks it)."""
         if self.style_descriptor is None:
-            from ..descriptor import CONTENT_LAYER, TEXTURE_LAYERS, VGG19Descriptor
+            from ..refine import refine_descriptor
 
-            self.style_descriptor = VGG19Descriptor.pretrained((*TEXTURE_LAYERS, CONTENT_LAYER))
+            self.style_descriptor = refine_descriptor()
         return self.style_descriptor
 
     def save_result(self, image: Image.Image, suffix: str = "png") -> str:
