@@ -22,6 +22,7 @@ from .descriptor import CONTENT_LAYER, TEXTURE_LAYERS
 from .errors import TexnetError
 from .losses import TextureTarget, content_loss
 from .optimize import TransferWeights
+from .training import training_descriptor
 
 REFINE_LR = 1e-3  # benchmarks/style_per_photo_fit.py fitted every weight at this rate
 REFINE_CROP = 256  # the size the benchmark fitted and scored at
@@ -39,12 +40,13 @@ def refine_descriptor():
 def refine_net(net: nn.Module, photo: torch.Tensor, painting: torch.Tensor, weights: TransferWeights, steps: int,
                descriptor, style: torch.Tensor | None = None, *, seed: int = 0, device="cpu", lr: float | None = None,
                trainable: Callable[[nn.Module], list] = lambda net: net.parameters(),
-               on_step: Callable[[int, nn.Module], None] | None = None) -> nn.Module:
+               on_step: Callable[[int, nn.Module], None] | None = None, bf16: bool = False) -> nn.Module:
     """A float32 copy of `net` after `steps` Adam steps on its training's loss (`weights.style` x
     Gram loss to `painting` + `weights.content` x relu4_2 loss to the photo) on crops of `photo`,
     (1, 3, H, W) in [0, 1]; `style` holds the style weights of a multi-style net. It runs on
     `device`, where `descriptor` must be. `trainable(copy)` picks what the steps change (default
-    every weight, at `lr` or REFINE_LR); `on_step(step, copy)` runs after each step."""
+    every weight, at `lr` or REFINE_LR); `on_step(step, copy)` runs after each step. `bf16` runs
+    the net and VGG in bfloat16 autocast (the weights and Adam stay float32), as training does."""
     if not isinstance(steps, int) or not 0 <= steps <= MAX_STEPS:
         raise TexnetError(f"refine steps must be a whole number from 0 to {MAX_STEPS}, not {steps!r}")
     height, width = photo.shape[-2:]
@@ -52,6 +54,7 @@ def refine_net(net: nn.Module, photo: torch.Tensor, painting: torch.Tensor, weig
         raise TexnetError(f"a {width}x{height} photo is too small to refine for (at least {MIN_SIDE} px a side)")
     # In eval mode: a batch-norm net keeps its trained statistics (instance norm is the same in both).
     fitted = copy.deepcopy(net).float().to(device).eval()
+    descriptor = training_descriptor(descriptor, descriptor.layers, bf16, device)
     target = TextureTarget.from_image(descriptor, painting.to(device), dict.fromkeys(TEXTURE_LAYERS, 1.0))
     parameters = list(trainable(fitted))
     for parameter in fitted.parameters():
@@ -65,7 +68,9 @@ def refine_net(net: nn.Module, photo: torch.Tensor, painting: torch.Tensor, weig
     for step in range(1, steps + 1):
         crop, content_target = crops.next()
         noise = fitted.make_noise(1, *crop.shape[-2:], noise_seed, device) if fitted.config.noise_channels else None
-        features = descriptor(fitted(noise, crop, style))
+        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
+            output = fitted(noise, crop, style)
+        features = descriptor(output.float())
         loss = (weights.style * target.loss(features) +
                 weights.content * content_loss(features[CONTENT_LAYER], content_target)).sum()
         optimizer.zero_grad()

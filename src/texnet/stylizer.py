@@ -163,13 +163,17 @@ class Stylizer(PretrainedGenerator):
         return photo, scaled
 
     def refined(self, image, steps: int, painting: Image.Image | None = None, style: str | None = None,
-                max_size: int | None = None, stroke_scale: float = 1.0, descriptor=None) -> "Stylizer":
+                max_size: int | None = None, stroke_scale: float = 1.0, descriptor=None,
+                bf16: bool | None = None) -> "Stylizer":
         """A copy of this model fitted to one photo by `steps` Adam steps on its training's loss
         (texnet.refine): its `stylize` of that photo, with the same `max_size`, `stroke_scale` and
         `style`, comes nearer the painting. `painting`: the painting to fit to (default: the one
-        the model was trained on, kept in its folder); `style`: one style of a multi-style model."""
+        the model was trained on, kept in its folder); `style`: one style of a multi-style model;
+        `bf16`: refine in bfloat16 autocast (default: where the hardware computes it natively,
+        1.7x to 1.9x faster on AMX at the same quality: README, "Fitting each photo")."""
         import torch
 
+        from .generators import bf16_is_fast
         from .image_io import image_to_tensor
         from .optimize import TransferWeights
         from .refine import refine_descriptor, refine_net
@@ -183,7 +187,8 @@ class Stylizer(PretrainedGenerator):
                                        content=training.get("content_weight", StyleTrainConfig.content_weight))
         net = refine_net(self.net, image_to_tensor(self.net_input(image, max_size, stroke_scale)[1]),
                          image_to_tensor(painting), loss_weights, steps, descriptor,
-                         None if weights is None else torch.from_numpy(weights)[None], device=self.device)
+                         None if weights is None else torch.from_numpy(weights)[None], device=self.device,
+                         bf16=bf16_is_fast(self.device) if bf16 is None else bf16)
         return Stylizer(net, self.info, device=self.device)
 
     def painting_to_fit(self, style: str | None, painting: Image.Image | None = None) -> Image.Image:
