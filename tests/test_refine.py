@@ -14,7 +14,7 @@ from texnet.errors import TexnetError
 from texnet.image_io import image_to_tensor, load_image, resize_to_fit
 from texnet.losses import TextureTarget, content_loss
 from texnet.optimize import TransferWeights
-from texnet.refine import REFINE_CROP, refine_net
+from texnet.refine import REFINE_CROP, PhotoCrops, refine_net
 from texnet.sampling import image_digest
 from texnet.style_training import StyleTrainConfig, train_style
 from texnet.stylizer import VARIANTS, Stylizer
@@ -71,6 +71,22 @@ def test_a_photo_larger_than_a_crop_is_refined_on_crops_and_keeps_its_size(tiny_
     assert result.tobytes() != model.stylize(large).tobytes()
     with pytest.raises(TexnetError, match="too small to refine"):
         model.refined(photo(20, 80), 2, painting, descriptor=tiny_descriptor)
+
+
+def test_each_round_of_crops_covers_a_large_photo_once(tiny_descriptor):
+    height, width = REFINE_CROP + 44, 2 * REFINE_CROP + 10  # a grid of 2 x 3 crops
+    rows, columns = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    picture = torch.stack([rows, columns, rows]).float()[None]  # each pixel knows where it is
+    crops = PhotoCrops(picture, tiny_descriptor, seed=0)
+    for _ in range(2):
+        seen, corners = torch.zeros(height, width), set()
+        for _ in range(6):
+            crop, _ = crops.next()
+            assert crop.shape[-2:] == (REFINE_CROP, REFINE_CROP)
+            top, left = int(crop[0, 0, 0, 0]), int(crop[0, 1, 0, 0])
+            corners.add((top, left))
+            seen[top:top + REFINE_CROP, left:left + REFINE_CROP] += 1
+        assert len(corners) == 6 and bool((seen > 0).all())
 
 
 def test_training_keeps_the_paintings_and_a_changed_one_is_refused(tmp_path, tiny_descriptor):

@@ -12,6 +12,7 @@ step (Gatys' steps grow with its pixels) and its strokes keep their size.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -82,13 +83,17 @@ def refine_net(net: nn.Module, photo: torch.Tensor, painting: torch.Tensor, weig
 
 
 class PhotoCrops:
-    """Random crops of at most REFINE_CROP a side with their content targets; a photo that fits
-    is its own only crop, and its target is computed once."""
+    """Crops of at most REFINE_CROP a side with their content targets. A photo that fits is its own
+    only crop, and its target is computed once; a larger one is cut into the fewest crops of a grid
+    that cover it, visited in a new random order each round, so every part of it is fitted as often."""
 
     def __init__(self, photo: torch.Tensor, descriptor, seed: int):
         self.photo, self.descriptor = photo, descriptor
         self.rng = np.random.default_rng(seed)
         self.whole = None if max(photo.shape[-2:]) > REFINE_CROP else (photo, self.content_target(photo))
+        height, width = photo.shape[-2:]
+        self.corners = [(top, left) for top in grid_starts(height) for left in grid_starts(width)]
+        self.round = []
 
     def content_target(self, crop: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -97,8 +102,14 @@ class PhotoCrops:
     def next(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self.whole is not None:
             return self.whole
-        height, width = self.photo.shape[-2:]
-        rows, columns = min(height, REFINE_CROP), min(width, REFINE_CROP)
-        top, left = self.rng.integers(0, height - rows + 1), self.rng.integers(0, width - columns + 1)
-        crop = self.photo[..., top:top + rows, left:left + columns]
+        if not self.round:
+            self.round = [self.corners[i] for i in self.rng.permutation(len(self.corners))]
+        top, left = self.round.pop()
+        crop = self.photo[..., top:top + REFINE_CROP, left:left + REFINE_CROP]
         return crop, self.content_target(crop)
+
+
+def grid_starts(length: int) -> list[int]:
+    """Where the fewest crops of REFINE_CROP (or `length`, if shorter) start to cover `length`, evenly spaced."""
+    count = math.ceil(length / REFINE_CROP)
+    return sorted({round(start) for start in np.linspace(0, max(length - REFINE_CROP, 0), count)})
