@@ -55,7 +55,7 @@ def main() -> None:
     for size in args.sizes:
         for path in image_files(DATA / "content-test")[: args.photos]:
             photo = resize_to_fit(load_image(path), size)
-            score = StylizationScorer(scorer, np.asarray(photo), painting, model.info["config"]["style_size"])
+            score = StylizationScorer(scorer, np.asarray(photo), painting, model.style_size())
             start = time.perf_counter()
             result = model.stylize(photo)
             plain_seconds = time.perf_counter() - start

@@ -41,14 +41,14 @@ def gatys_snapshots(photo: torch.Tensor, painting: torch.Tensor, weights, descri
                     snapshots: list[int]) -> dict[str, tuple[np.ndarray, float]]:
     """Gatys from the photo at the net's weights: its image after each of `snapshots` L-BFGS steps
     and the seconds it took, for the same time budgets the fits get."""
+    from texnet.image_io import tensor_to_image
     from texnet.optimize import OptimizeConfig, transfer
 
     images, start = {}, time.perf_counter()
 
     def snapshot(step: int, loss: float, image: torch.Tensor) -> None:
         if step in snapshots:
-            pixels = (image[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-            images[f"Gatys, {step} steps"] = (pixels, time.perf_counter() - start)
+            images[f"Gatys, {step} steps"] = (np.asarray(tensor_to_image(image)), time.perf_counter() - start)
 
     transfer(descriptor, photo, painting, weights, config=OptimizeConfig(iters=max(snapshots), progress=False),
              on_step=snapshot)
@@ -57,9 +57,10 @@ def gatys_snapshots(photo: torch.Tensor, painting: torch.Tensor, weights, descri
 
 def net_result(net: torch.nn.Module, photo: torch.Tensor) -> np.ndarray:
     """The net's result on a (1, 3, H, W) photo in PyTorch float32, uint8 (H, W, 3)."""
+    from texnet.image_io import tensor_to_image
+
     with torch.no_grad():
-        result = copy.deepcopy(net).float().eval()(None, photo)[0]
-    return (result.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+        return np.asarray(tensor_to_image(copy.deepcopy(net).float().eval()(None, photo)))
 
 
 def score_against_gatys(style: str, photos: int, report_name: str, results_for, multipliers=(1, 3, 10, 30, 100, 300)):

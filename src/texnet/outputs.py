@@ -23,6 +23,7 @@ MODEL_FOLDER_ENTRIES = {"config.json", "model.safetensors", "model.onnx", "check
                         "before-after.png"}
 # The paintings a style model was trained on, as its loss saw them, beside its weights (for `Stylizer.refined`).
 PAINTING_FILE = "painting-{}.png"
+PAINTING_NAME = re.compile(re.escape(PAINTING_FILE).replace(re.escape("{}"), r"\d+"))
 
 
 def image_format(path: str | os.PathLike) -> str:
@@ -97,7 +98,7 @@ def check_model_output(folder: str | os.PathLike, resume: bool) -> Path:
         raise TexnetError(f"{folder}: exists and is not a folder")
     if folder.is_dir():
         entries = {entry.name for entry in folder.iterdir()}
-        paintings = {name for name in entries if re.fullmatch(PAINTING_FILE.format(r"\d+"), name)}
+        paintings = {name for name in entries if PAINTING_NAME.fullmatch(name)}
         foreign = sorted(entries - MODEL_FOLDER_ENTRIES - paintings)
         if "config.json" in entries and not is_texnet_config(folder / "config.json"):
             foreign.insert(0, "a config.json that is not texnet's")

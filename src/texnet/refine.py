@@ -45,7 +45,7 @@ def refine_net(net: nn.Module, photo: torch.Tensor, painting: torch.Tensor, weig
     """A float32 copy of `net` after `steps` Adam steps on its training's loss (`weights.style` x
     Gram loss to `painting` + `weights.content` x relu4_2 loss to the photo) on crops of `photo`,
     (1, 3, H, W) in [0, 1]; `style` holds the style weights of a multi-style net. It runs on
-    `device`, where `descriptor` must be. `trainable(copy)` picks what the steps change (default
+    `device`, and moves `descriptor` there. `trainable(copy)` picks what the steps change (default
     every weight, at `lr` or REFINE_LR); `on_step(step, copy)` runs after each step. `bf16` runs
     the net and VGG in bfloat16 autocast (the weights and Adam stay float32), as training does."""
     if not isinstance(steps, int) or not 0 <= steps <= MAX_STEPS:

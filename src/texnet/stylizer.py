@@ -181,7 +181,7 @@ class Stylizer(PretrainedGenerator):
 
         weights = self.style_weights(style)
         painting = self.painting_to_fit(style, painting)
-        descriptor = (descriptor or refine_descriptor()).to(self.device)
+        descriptor = descriptor or refine_descriptor()
         training = self.info.get("config", {})
         loss_weights = TransferWeights(style=gram_style_weight(training),
                                        content=training.get("content_weight", StyleTrainConfig.content_weight))
