@@ -130,7 +130,7 @@ def bad_case(rng: random.Random, work: Path, originals: Path) -> tuple[list, str
              rng.choice(["--strength", "--max-size", "--memory-limit"])),
             (["train", work / "example.png", "-o", work / "m"],
              rng.choice(["--size", "--batch", "--iters", "--lr", "--checkpoint-every", "--scales", "--channels",
-                         "--diversity", "--ema"])),
+                         "--diversity", "--ema", "--negative-slope"])),
             (["synthesize", work / "example.png", "-o", out], rng.choice(["--size", "--iters", "--lr",
                                                                           "--example-size"])),
             (["train-style", PAINTING, "--content", work, "-o", work / "m"],

@@ -78,6 +78,13 @@ def test_sampling_is_deterministic_per_seed_and_independent_of_batching():
     assert (first[0] - first[1]).abs().mean() > 1e-3
 
 
+def test_the_pyramid_uses_the_configured_negative_slope():
+    net = PyramidGenerator(GeneratorConfig(scales=3, channels=2, negative_slope=0.2))
+    assert {module.negative_slope for module in net.modules() if isinstance(module, torch.nn.LeakyReLU)} == {0.2}
+    with pytest.raises(TexnetError, match="negative_slope"):
+        GeneratorConfig(negative_slope=-0.1).validate()
+
+
 def test_bad_configs_are_refused():
     with pytest.raises(TexnetError, match="padding"):
         PyramidGenerator(GeneratorConfig(padding="mirror"))

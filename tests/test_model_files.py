@@ -37,6 +37,16 @@ def test_round_trip_gives_identical_samples_on_both_backends(saved_model):
     assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.onnx", "model.safetensors"]
 
 
+def test_models_written_before_the_negative_slope_field_keep_the_reference_slope(saved_model):
+    model, folder = saved_model
+    edit_config(folder, lambda config: config["generator"].pop("negative_slope"))
+    loaded = TextureGenerator.from_pretrained(folder)
+    assert loaded.config.negative_slope == 0.01
+    slopes = {module.negative_slope for module in loaded.net.modules() if isinstance(module, torch.nn.LeakyReLU)}
+    assert slopes == {0.01}
+    assert torch.equal(loaded.sample_tensor(1, 32, seed=3, backend="torch", bf16=False),
+                       model.sample_tensor(1, 32, seed=3, bf16=False))
+
 
 def test_the_onnx_graph_reads_its_weights_from_the_safetensors_file(tmp_path):
     import onnx
@@ -89,6 +99,8 @@ def test_a_pickle_is_never_loaded(saved_model):
     (lambda c: c["generator"].update(channels=10 ** 9), "'channels' must be a whole number from 1 to 256"),
     (lambda c: c["generator"].update(norm=None), "norm must be one of"),
     (lambda c: c["generator"].update(full_resolution_layers=1), "'full_resolution_layers' must be true or false, not 1"),
+    (lambda c: c["generator"].update(negative_slope=1.5), "'negative_slope' must be a number from 0 to below 1"),
+    (lambda c: c["generator"].update(negative_slope="0.2"), "'negative_slope' must be a number"),
     (lambda c: c.update(generator="pyramid"), "must be an object"),
 ])
 def test_invalid_configs_are_refused_before_anything_is_built(saved_model, change, message):

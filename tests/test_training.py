@@ -236,6 +236,7 @@ def test_train_cli_options_reach_the_recipe(monkeypatch, tmp_path, tiny_descript
     monkeypatch.setattr(texnet.training, "train_texture", lambda example, output, config, **_: recipes.append(config))
     monkeypatch.setattr(texnet.descriptor.VGG19Descriptor, "pretrained", lambda *_, **__: tiny_descriptor)
     main(["train", str(TEXTURES / "pebbles.png"), "-o", str(tmp_path / "m"), "--preset", "cpu", "--iters", "1500",
-          "--channels", "12", "--ema", "0.99"])
+          "--channels", "12", "--ema", "0.99", "--negative-slope", "0.05"])
     assert (recipes[0].generator.channels, recipes[0].ema, recipes[0].iters) == (12, 0.99, 1500)
+    assert (recipes[0].generator.negative_slope, PRESETS["cpu"].generator.negative_slope) == (0.05, 0.01)
     assert recipes[0].generator.scales == PRESETS["cpu"].generator.scales

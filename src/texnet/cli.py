@@ -167,6 +167,8 @@ def build_parser() -> ArgumentParser:
     train.add_argument("--scales", type=whole_number(1, 10), help="number of noise scales K (default 6)")
     train.add_argument("--channels", type=whole_number(1, 64),
                        help="channels per scale (default 8; the finest layers are scales x channels wide)")
+    train.add_argument("--negative-slope", type=number(0, 0.99),
+                       help="the generator's LeakyReLU slope below zero (default 0.01, the reference code's)")
     train.add_argument("--diversity", type=number(0), help="weight of the diversity term (default 0)")
     train.add_argument("--normalize-gradients", action=argparse.BooleanOptionalAction, default=None,
                        help="divide each VGG layer's loss gradient by its L1 norm (texture_nets' recipe)")
@@ -483,7 +485,7 @@ def run_train(args) -> None:
     overrides = run_overrides(args, ("size", "batch", "lr", "diversity", "bf16", "checkpoint_every", "loss",
                                      "normalize_gradients", "vgg_padding", "multiscale", "spectrum", "histogram",
                                      "init_from", "ema"))
-    generator = run_overrides(args, ("norm", "padding", "scales", "channels"))
+    generator = run_overrides(args, ("norm", "padding", "scales", "channels", "negative_slope"))
     config = replace(config, seed=args.seed, **overrides, generator=replace(config.generator, **generator))
     example = load_checked_image(args.example, config.example_size, "example")
     output, device = prepare_training(args, config.size ** 2 * config.batch, "texture")

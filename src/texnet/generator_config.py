@@ -9,7 +9,7 @@ from .errors import TexnetError
 
 ARCHITECTURES = ("pyramid", "residual")
 PADDINGS = ("circular", "reflect", "zeros")
-LATER_KEYS = {"architecture", "styles", "blocks", "edge_kernel", "full_resolution_layers"}
+LATER_KEYS = {"architecture", "styles", "blocks", "edge_kernel", "full_resolution_layers", "negative_slope"}
 NORMS = ("batch", "instance")
 # Bounds for every shape field: a config.json is read from outside, and "channels": 1e9 would
 # otherwise ask for 100 GB before anything could say no.
@@ -33,6 +33,9 @@ class GeneratorConfig:
     # convolution strides straight to half resolution and the decoder's last map is upsampled into
     # the RGB convolution: the widest maps are a quarter the size, which is what costs time on CPUs.
     full_resolution_layers: bool = True
+    # The pyramid's LeakyReLU slope below zero: the reference code's 0.01, which every model written before this
+    # field has. 0.05 was tried against bark's smooth ovals and is an option, not the default (README, "Smooth ovals").
+    negative_slope: float = 0.01
 
     def validate(self) -> "GeneratorConfig":
         for name, (low, high) in LIMITS.items():
@@ -42,6 +45,8 @@ class GeneratorConfig:
         if type(self.full_resolution_layers) is not bool:
             raise TexnetError("generator 'full_resolution_layers' must be true or false, "
                               f"not {self.full_resolution_layers!r}")
+        if type(self.negative_slope) not in (int, float) or not 0 <= self.negative_slope < 1:
+            raise TexnetError(f"generator 'negative_slope' must be a number from 0 to below 1, not {self.negative_slope!r}")
         if self.content_channels not in (0, 3):
             raise TexnetError(f"generator 'content_channels' must be 0 or 3, not {self.content_channels}")
         if self.padding not in PADDINGS:

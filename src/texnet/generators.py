@@ -67,11 +67,11 @@ def conv_unit(in_channels: int, out_channels: int, kernel: int, config: Generato
     return [nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=kernel // 2,
                       padding_mode=config.padding),
             norm_layer(config.norm, out_channels, config.styles),
-            activation or nn.LeakyReLU(0.01, inplace=True)]
+            activation or nn.LeakyReLU(config.negative_slope, inplace=True)]
 
 
 def conv_block(in_channels: int, out_channels: int, config: GeneratorConfig) -> nn.Sequential:
-    """The pyramid's block: conv3x3, conv3x3, conv1x1, each followed by normalisation and LeakyReLU(0.01)."""
+    """The pyramid's block: conv3x3, conv3x3, conv1x1, each followed by normalisation and LeakyReLU."""
     return nn.Sequential(*conv_unit(in_channels, out_channels, 3, config),
                          *conv_unit(out_channels, out_channels, 3, config),
                          *conv_unit(out_channels, out_channels, 1, config))

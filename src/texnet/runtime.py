@@ -61,11 +61,6 @@ def native_bf16_cpu() -> bool:
     return bool({"avx512_bf16", "amx_bf16"} & flags) and not isa_limited_below_bf16()
 
 
-def amx_cpu() -> bool:
-    """Whether this CPU has AMX bfloat16 tile units (Intel Xeon since Sapphire Rapids) and PyTorch may use them."""
-    return "amx_bf16" in cpu_flags() and not isa_limited_below_bf16()
-
-
 def available_memory() -> int | None:
     """Bytes of memory available to new allocations (Linux's MemAvailable), or None if unknown."""
     try:
