@@ -7,6 +7,7 @@ For each texture of ../shared/data/textures with a built-in model, on this machi
   the resized example scored against the held-out targets like a sample);
   diversity, phase-aware seam and saturated blobs for the samples, the last two also on 32 more
   samples (seeds 100-131): rare faults, such as one blob in eight samples, do not show in 4;
+  the droplet score (texnet.droplets) of those 32;
 - time: one sample (the default backend, best of 5) and one Gatys step (brick, mean of 30); the
   fair speed-up is the time Gatys needs to reach the samples' held-out Gram loss (its images at
   5, 10, 20, 40, 70, 100 and 150 steps are scored) over the time of one sample.
@@ -94,13 +95,17 @@ def gatys_seconds_per_step(descriptor, steps: int = 30) -> float:
     return (time.perf_counter() - start) / steps
 
 
-def seam_and_blobs_of_more_samples(model, original) -> dict:
+def faults_of_more_samples(model, original) -> dict:
+    """Seams, blobs and droplets on MORE_SAMPLES (droplet_peak draws the same seeds)."""
+    from texnet.droplets import FIRST_SEED, droplet_peak
     from texnet.image_io import resize_to_fit
     from texnet.quality import excess_blob_share, seam_score
 
     samples = [np.asarray(model.sample(1, SIZE, seed=seed)[0]) for seed in MORE_SAMPLES]
+    assert MORE_SAMPLES.start == FIRST_SEED
     return {"seam": seam_score(samples, model.config.tile_multiple),
-            "blobs": excess_blob_share(samples, np.asarray(resize_to_fit(original, SIZE)))}
+            "blobs": excess_blob_share(samples, np.asarray(resize_to_fit(original, SIZE))),
+            "droplets": droplet_peak(model, len(MORE_SAMPLES), SIZE)}
 
 
 def ff_record(name: str, gatys: dict, descriptor, gatys_step: float) -> dict:
@@ -110,7 +115,7 @@ def ff_record(name: str, gatys: dict, descriptor, gatys_step: float) -> dict:
     model, original = TextureGenerator.from_pretrained(name), example(name)
     samples = [np.asarray(image) for image in model.sample(4, SIZE, seed=0)]
     ff = evaluate_images(descriptor, samples, original, SIZE, tile_period=model.config.tile_multiple)
-    more = seam_and_blobs_of_more_samples(model, original)
+    more = faults_of_more_samples(model, original)
     reached = next((int(step) for step, gram in sorted(gatys["snapshots"].items(), key=lambda item: int(item[0]))
                     if gram <= ff.held_out_gram), None)
     return {**gatys, "ff": ff.as_dict(), "more": more, "training_steps": model.info["iterations"],
@@ -127,7 +132,7 @@ def row(record: dict) -> list[str]:
             f"{ff['sliced_wasserstein'] / gatys['sliced_wasserstein']:.2f}",
             f"{ff['structure']:.3f} / {gatys['structure']:.3f} / {floor['structure']:.3f}",
             f"{ff['diversity']:.2f}", f"{ff['seam']:.2f} / {record['more']['seam']:.2f}",
-            f"{ff['blobs']:.2%} / {record['more']['blobs']:.3%}",
+            f"{ff['blobs']:.2%} / {record['more']['blobs']:.3%}", f"{record['more']['droplets']:.1f}",
             f"{record['sample_seconds'] * 1000:.0f} ms", f"{record['gatys_seconds']:.0f} s",
             f"{to_ff:.1f} s" if to_ff else f"> {record['gatys_seconds']:.0f} s",
             f"{'>' if not to_ff else ''}{speed:.0f}x", f"{floor['held_out_gram'] / gatys['held_out_gram']:.2f}"]
@@ -145,6 +150,7 @@ def summary(records: list[dict]) -> str:
             f"{max(r['ff']['seam'] for r in records):.2f} ({min(r['more']['seam'] for r in records):.2f} to "
             f"{max(r['more']['seam'] for r in records):.2f} on 32 more); textures with saturated blobs: "
             f"{sum(r['ff']['blobs'] > 0 for r in records)} ({sum(r['more']['blobs'] > 0 for r in records)} on 32 more); "
+            f"with droplets (score 8 or more): {', '.join(r['texture'] for r in records if r['more']['droplets'] >= 8) or 'none'}; "
             f"median speed-up {np.median(speed):.0f}x. The example itself scores {np.median(floor):.2f} of Gatys' "
             f"held-out Gram loss by median ({floor.min():.2f} to {floor.max():.2f}).")
 
@@ -172,7 +178,7 @@ def main() -> None:
     step = gatys_seconds_per_step(descriptor)
     records = [ff_record(name, gatys[name], descriptor, step) for name in names]
     header = ["texture", "training steps", "held-out Gram FF / Gatys", "SW FF / Gatys", "structure FF / Gatys / example",
-              "diversity", "seam (4 / 32 more samples)", "blobs (4 / 32 more)", "one sample", f"Gatys {args.gatys_iters} steps", "Gatys to FF's held-out Gram",
+              "diversity", "seam (4 / 32 more samples)", "blobs (4 / 32 more)", "droplets (32 more)", "one sample", f"Gatys {args.gatys_iters} steps", "Gatys to FF's held-out Gram",
               "speed-up", "held-out Gram: the example itself / Gatys"]
     table = markdown_table(header, [row(record) for record in records])
     write_report("textures.md", f"Machine: {machine_description()}\n\n{table}\n\n{summary(records)}\n")

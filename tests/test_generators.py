@@ -1,8 +1,9 @@
 import pytest
 import torch
+from torch import nn
 
 from texnet.errors import TexnetError
-from texnet.generators import (GeneratorConfig, PyramidGenerator, bf16_is_fast, parameter_count,
+from texnet.generators import (GeneratorConfig, PyramidGenerator, RobustInstanceNorm, bf16_is_fast, parameter_count,
                                sigmoid_with_gradient_floor)
 from texnet.sampling import TextureGenerator
 
@@ -37,7 +38,7 @@ def periodic_noise(net, size, repeat):
     return noise, [z.repeat(1, 1, repeat, repeat) for z in noise]
 
 
-@pytest.mark.parametrize("norm", ["batch", "instance"])
+@pytest.mark.parametrize("norm", ["batch", "instance", "robust"])
 def test_circular_generator_is_exactly_periodic(norm):
     torch.manual_seed(0)
     net = PyramidGenerator(GeneratorConfig(norm=norm)).eval()
@@ -149,3 +150,20 @@ def test_pytorch_limited_to_avx2_counts_as_a_cpu_without_native_bfloat16(monkeyp
         monkeypatch.delenv(other, raising=False)
     monkeypatch.setenv(variable, value)
     assert texnet.runtime.native_bf16_cpu() is native
+
+
+def test_robust_norm_is_instance_norm_without_outliers_and_a_few_extreme_positions_cannot_turn_the_map_down():
+    torch.manual_seed(0)
+    robust, plain = RobustInstanceNorm(8, affine=True), nn.InstanceNorm2d(8, affine=True)
+    bounded = torch.rand(2, 8, 32, 32)  # uniform: no position is 3 standard deviations out
+    assert torch.allclose(robust(bounded), plain(bounded), atol=1e-3)  # up to the eps inside instance norm
+    spiked = bounded.clone()
+    spiked[:, :, 10:12, 10:12] += 10  # a droplet: 4 of 1,024 positions far out in every channel
+    away = (slice(None), slice(None), slice(20, None))
+
+    def kept(norm):  # the rest of the map's spread after normalising, with the spike over without it
+        return (norm(spiked)[away].std() / norm(bounded)[away].std()).item()
+
+    assert kept(plain) < 0.5 and kept(robust) > 0.9  # measured 0.42 and 0.98
+    flat = torch.full((1, 8, 16, 16), 3.0) + 1e-4 * torch.randn(1, 8, 16, 16)  # spread far below eps
+    assert torch.allclose(robust(flat), plain(flat), atol=1e-6)  # keeps instance norm's eps: no blow-up

@@ -38,9 +38,10 @@ def onnx_session(net, tmp_path):
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
-@pytest.mark.parametrize("size,slope", [((67, 93), 0.01), ((33, 40), 0.01), ((128, 96), 0.2)])
-def test_a_texture_export_gives_pytorchs_pixels_on_odd_sizes(tmp_path, size, slope):
-    net = trained_like(GeneratorConfig(scales=5, channels=6, norm="instance", negative_slope=slope))
+@pytest.mark.parametrize("size,slope,norm", [((67, 93), 0.01, "instance"), ((33, 40), 0.01, "instance"),
+                                             ((128, 96), 0.2, "instance"), ((67, 93), 0.01, "robust")])
+def test_a_texture_export_gives_pytorchs_pixels_on_odd_sizes(tmp_path, size, slope, norm):
+    net = trained_like(GeneratorConfig(scales=5, channels=6, norm=norm, negative_slope=slope))
     session = onnx_session(net, tmp_path)
     noise = batch_noise([3, 4], net.config.scale_sizes(*size), 3)
     ours = session.run(None, {f"noise_{k}": z for k, z in enumerate(noise)})[0]
@@ -128,7 +129,8 @@ def test_noise_rows_are_the_rows_of_the_whole_noise():
 
 @pytest.mark.parametrize("config", [GeneratorConfig(scales=5, channels=4, norm="instance"),
                                     GeneratorConfig(scales=4, channels=4, norm="instance", padding="zeros"),
-                                    GeneratorConfig(scales=4, channels=4, norm="batch")])
+                                    GeneratorConfig(scales=4, channels=4, norm="batch"),
+                                    GeneratorConfig(scales=5, channels=4, norm="robust")])
 def test_strips_give_the_pixels_of_whole_image_inference(config):
     model = TextureGenerator(trained_like(config))
     whole = model.sample_tensor(1, (150, 211), seed=2, backend="torch", bf16=False)

@@ -42,8 +42,10 @@ def test_iters_stretches_the_presets_schedule(command):
     assert learning_rate(longer, 3 * preset.iters - 1) < preset.lr / 2
 
 
-def test_training_writes_model_checkpoint_curve_and_grid(tmp_path, tiny_descriptor):
-    model = train_texture(example(), tmp_path / "m", TINY, descriptor=tiny_descriptor, progress=False)
+@pytest.mark.parametrize("norm", ["instance", "robust"])
+def test_training_writes_model_checkpoint_curve_and_grid(tmp_path, tiny_descriptor, norm):
+    config = replace(TINY, generator=replace(TINY.generator, norm=norm))
+    model = train_texture(example(), tmp_path / "m", config, descriptor=tiny_descriptor, progress=False)
     names = {p.name for p in (tmp_path / "m").iterdir()}
     assert {"config.json", "model.safetensors", "model.onnx", "checkpoint", "loss.png", "samples.png"} <= names
     loaded = TextureGenerator.from_pretrained(tmp_path / "m")

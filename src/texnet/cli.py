@@ -162,7 +162,9 @@ def build_parser() -> ArgumentParser:
     train.add_argument("-o", "--output", required=True, help="model folder to create (or resume)")
     train.add_argument("--preset", choices=sorted(PRESET_NAMES), default="paper",
                        help="paper: the paper's recipe (slow on a CPU); cpu: at most 10 minutes on 2 cores")
-    train.add_argument("--norm", choices=("batch", "instance"), help="generator normalisation")
+    train.add_argument("--norm", choices=("batch", "instance", "robust"),
+                       help="generator normalisation: batch (the paper), instance (Improved Texture Networks) or "
+                            "robust (instance norm whose spread a few extreme positions cannot move: no droplets)")
     train.add_argument("--padding", choices=("circular", "zeros"), help="circular (default) makes samples tile")
     train.add_argument("--scales", type=whole_number(1, 10), help="number of noise scales K (default 6)")
     train.add_argument("--channels", type=whole_number(1, 64),
@@ -718,7 +720,7 @@ def run_evaluate(args) -> None:
     import numpy as np
 
     from .model_files import builtin_models
-    from .quality import evaluate_images, evaluation_descriptor, example_floor, format_report
+    from .quality import evaluate_images, evaluate_model, evaluation_descriptor, example_floor, format_report
     from .sampling import TextureGenerator
 
     original = load_checked_image(args.example, what="example")
@@ -727,13 +729,13 @@ def run_evaluate(args) -> None:
                                            or args.subject[0].startswith("builtin:"))
     if is_model:
         model = TextureGenerator.from_pretrained(args.subject[0])
-        samples = [np.asarray(image) for image in model.sample(args.count, args.size)]
-        period, what = model.config.tile_multiple, f"{args.count} samples of {args.size} px from {args.subject[0]}"
+        what = f"{args.count} samples of {args.size} px from {args.subject[0]}"
     else:
         samples = [np.asarray(load_checked_image(path, what="image")) for path in args.subject]
-        period, what = None, f"{len(samples)} image(s)"
+        what = f"{len(samples)} image(s)"
     descriptor = evaluation_descriptor(args.vgg_weights)
-    report = evaluate_images(descriptor, samples, original, args.example_size, period)
+    report = (evaluate_model(descriptor, model, original, args.count, args.size, args.example_size) if is_model
+              else evaluate_images(descriptor, samples, original, args.example_size))
     if args.json:
         print(json.dumps(report.as_dict()))
         return

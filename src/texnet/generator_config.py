@@ -10,7 +10,7 @@ from .errors import TexnetError
 ARCHITECTURES = ("pyramid", "residual")
 PADDINGS = ("circular", "reflect", "zeros")
 LATER_KEYS = {"architecture", "styles", "blocks", "edge_kernel", "full_resolution_layers", "negative_slope"}
-NORMS = ("batch", "instance")
+NORMS = ("batch", "instance", "robust")
 # Bounds for every shape field: a config.json is read from outside, and "channels": 1e9 would
 # otherwise ask for 100 GB before anything could say no.
 LIMITS = {"scales": (1, 10), "channels": (1, 256), "noise_channels": (0, 64), "content_channels": (0, 3),
@@ -24,7 +24,7 @@ class GeneratorConfig:
     noise_channels: int = 3
     content_channels: int = 0  # 3 for a stylization generator, which also sees the photo
     padding: str = "circular"  # "circular" makes samples tile seamlessly; "reflect" suits photos; or "zeros"
-    norm: str = "batch"  # "batch" (paper) or "instance" (Improved Texture Networks)
+    norm: str = "batch"  # "batch" (paper), "instance" (Improved Texture Networks), "robust" (RobustInstanceNorm)
     architecture: str = "pyramid"  # or "residual" (Johnson et al.)
     styles: int = 1  # styles in one net (conditional instance norm rows); instance norm only
     blocks: int = 5  # the residual net's residual blocks

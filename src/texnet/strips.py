@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .generators import ConditionalInstanceNorm, PyramidGenerator, ResidualBlock, ResidualGenerator
+from .generators import ConditionalInstanceNorm, PyramidGenerator, ResidualBlock, ResidualGenerator, RobustInstanceNorm
 
 # Live bytes while a strip goes through a block, as a multiple of the block's widest map: measured, not counted
 # (allocator slack, the scales' inputs and the joins add up), so that the memory a 1024 px brick sample adds stays
@@ -80,10 +80,11 @@ class RunningMoments:
         self.m2 = self.m2 + m2 + delta ** 2 * self.count * count / total
         self.count = total
 
-    def scale_and_shift(self, norm: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-        """(a, b) with norm(x) == a * x + b for this map (biased variance, as instance norm uses);
-        a conditional norm's affine rows are mixed by its current style weights."""
-        inverse_std = 1.0 / torch.sqrt(self.m2 / self.count + norm.eps)
+    def scale_and_shift(self, norm: nn.Module, divisor: torch.Tensor | float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """(a, b) with norm(x) == a * x + b for this map (biased variance, as instance norm uses;
+        the normalised map divided by `divisor` as well, for the robust norm); a conditional
+        norm's affine rows are mixed by its current style weights."""
+        inverse_std = 1.0 / torch.sqrt(self.m2 / self.count + norm.eps) / divisor
         if isinstance(norm, ConditionalInstanceNorm):
             weight, bias = (row.double().flatten() for row in norm.row_mix(1, torch.float64))
         else:
@@ -91,6 +92,29 @@ class RunningMoments:
             bias = norm.bias.double() if norm.affine else 0.0
         scale = inverse_std * weight
         return scale.float().view(1, -1, 1, 1), (bias - self.mean * scale).float().view(1, -1, 1, 1)
+
+
+class ClippedSpread:
+    """RobustInstanceNorm's spread s, merged strip by strip once the moments are known: one pass
+    over the map per iteration, each the mean of min(z^2, CLIP^2 s^2) with the previous s."""
+
+    def __init__(self, moments: RunningMoments, norm: nn.Module):
+        self.moments, self.clip, self.spread = moments, norm.CLIP, torch.ones_like(moments.mean)
+        self.inverse_std = 1.0 / torch.sqrt(moments.m2 / moments.count + norm.eps)
+        self.total = torch.zeros_like(moments.mean)
+
+    def add(self, values: torch.Tensor) -> None:
+        flat = values.detach().double().transpose(0, 1).reshape(values.shape[1], -1)
+        z = (flat - self.moments.mean[:, None]) * self.inverse_std[:, None]
+        self.total += torch.minimum(z.square(), self.spread[:, None] * self.clip ** 2).sum(dim=1)
+
+    def next_iteration(self) -> None:
+        self.spread, self.total = self.total / self.moments.count, torch.zeros_like(self.total)
+
+    def scale_and_shift(self, norm: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+        variance = self.moments.m2 / self.moments.count
+        eps_share = norm.eps / (variance + norm.eps)  # as RobustInstanceNorm keeps instance norm's eps
+        return self.moments.scale_and_shift(norm, torch.sqrt(self.spread + eps_share))
 
 
 ScaleInputs = Callable[[int, int, int], torch.Tensor]  # (scale, first row, stop row) -> (1, C, rows, W)
@@ -113,17 +137,27 @@ class StripExecutor:
         return max(8, self.budget // 2 // (LIVE_COPIES * channels * width * 4))
 
     def gather(self, norm: nn.Module, height: int, width: int, rows: Callable[[int, int, nn.Module], Strip]) -> None:
-        """One pass over a map's strips for `norm`'s statistics: rows(first, stop, norm) computes
-        toward the norm, which raises Reached with its input."""
+        """Passes over a map's strips for `norm`'s statistics (1 + ITERATIONS for a robust norm): rows(first,
+        stop, norm) computes toward the norm, which raises Reached with its input."""
         moments = RunningMoments(norm.num_features)
+        self.each_input_strip(norm, height, width, rows, moments.add)
+        if isinstance(norm, RobustInstanceNorm):
+            clipped = ClippedSpread(moments, norm)
+            for _ in range(norm.ITERATIONS):
+                self.each_input_strip(norm, height, width, rows, clipped.add)
+                clipped.next_iteration()
+            self.affine[id(norm)] = clipped.scale_and_shift(norm)
+        else:
+            self.affine[id(norm)] = moments.scale_and_shift(norm)
+
+    def each_input_strip(self, norm: nn.Module, height: int, width: int, rows, add: Callable[[torch.Tensor], None]):
         step = self.strip_rows(norm.num_features, width)
         for start in range(0, height, step):
             stop = min(start + step, height)
             try:
                 rows(start, stop, norm)
             except Reached as reached:
-                moments.add(reached.strip.rows(start, stop).tensor)
-        self.affine[id(norm)] = moments.scale_and_shift(norm)
+                add(reached.strip.rows(start, stop).tensor)
 
     # -- layers ---------------------------------------------------------------------------------
     def conv_input_range(self, layer: nn.Conv2d, start: int, stop: int, height: int) -> tuple[int, int]:
@@ -199,7 +233,7 @@ class StripGenerator(StripExecutor):
     @torch.no_grad()
     def generate(self, write: Callable[[int, int, torch.Tensor], None]) -> None:
         """Calls write(first row, stop row, (3, rows, W) float32 in [0, 1]) strip by strip, top to bottom."""
-        if self.config.norm == "instance":
+        if self.config.norm in ("instance", "robust"):  # norms with map statistics
             for scale in range(self.config.scales - 1, -1, -1):  # coarse to fine
                 for norm in self.norms_in_order(scale):
                     self.gather(norm, *self.sizes[scale],
@@ -325,7 +359,7 @@ class ChainStripGenerator(StripExecutor):
 
     @torch.no_grad()
     def generate(self, write: Callable[[int, int, torch.Tensor], None]) -> None:
-        if self.config.norm == "instance":
+        if self.config.norm in ("instance", "robust"):  # norms with map statistics
             for index, step in enumerate(self.steps):
                 for norm in self.norms_of(step.layer):
                     self.gather(norm, step.height, step.width,
