@@ -29,10 +29,7 @@ REGION = 5
 
 def channel_median_z(maps: torch.Tensor) -> torch.Tensor:
     """(B, C, H, W) -> (B, H, W): at each position the median over channels of |z|."""
-    maps = maps.float()
-    mean = maps.mean(dim=(2, 3), keepdim=True)
-    spread = maps.var(dim=(2, 3), keepdim=True, unbiased=False).add(1e-5).sqrt()
-    return ((maps - mean) / spread).abs().median(dim=1).values
+    return F.instance_norm(maps.float(), eps=1e-5).abs().median(dim=1).values
 
 
 def channel_median_peak(maps: torch.Tensor) -> torch.Tensor:

@@ -80,11 +80,14 @@ class RunningMoments:
         self.m2 = self.m2 + m2 + delta ** 2 * self.count * count / total
         self.count = total
 
+    def variance(self) -> torch.Tensor:
+        return self.m2 / self.count
+
     def scale_and_shift(self, norm: nn.Module, divisor: torch.Tensor | float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
         """(a, b) with norm(x) == a * x + b for this map (biased variance, as instance norm uses;
         the normalised map divided by `divisor` as well, for the robust norm); a conditional
         norm's affine rows are mixed by its current style weights."""
-        inverse_std = 1.0 / torch.sqrt(self.m2 / self.count + norm.eps) / divisor
+        inverse_std = 1.0 / torch.sqrt(self.variance() + norm.eps) / divisor
         if isinstance(norm, ConditionalInstanceNorm):
             weight, bias = (row.double().flatten() for row in norm.row_mix(1, torch.float64))
         else:
@@ -100,7 +103,7 @@ class ClippedSpread:
 
     def __init__(self, moments: RunningMoments, norm: nn.Module):
         self.moments, self.clip, self.spread = moments, norm.CLIP, torch.ones_like(moments.mean)
-        self.inverse_std = 1.0 / torch.sqrt(moments.m2 / moments.count + norm.eps)
+        self.inverse_std = 1.0 / torch.sqrt(moments.variance() + norm.eps)
         self.total = torch.zeros_like(moments.mean)
 
     def add(self, values: torch.Tensor) -> None:
@@ -112,8 +115,7 @@ class ClippedSpread:
         self.spread, self.total = self.total / self.moments.count, torch.zeros_like(self.total)
 
     def scale_and_shift(self, norm: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-        variance = self.moments.m2 / self.moments.count
-        eps_share = norm.eps / (variance + norm.eps)  # as RobustInstanceNorm keeps instance norm's eps
+        eps_share = norm.eps / (self.moments.variance() + norm.eps)  # as RobustInstanceNorm keeps instance norm's eps
         return self.moments.scale_and_shift(norm, torch.sqrt(self.spread + eps_share))
 
 
