@@ -16,15 +16,14 @@ from measure import save_figure
 
 
 def sample_row(example: Path, model: str, count: int, size: int) -> list:
-    """The example (its centre, `size` px square) then `count` samples of the model."""
-    from PIL import ImageOps
-
-    from texnet.image_io import image_to_tensor, load_image
+    """The example as training saw it (shrunk to the example size), then `count` samples of the model."""
+    from texnet.image_io import image_to_tensor, load_image, resize_to_fit
     from texnet.sampling import TextureGenerator
+    from texnet.training import TrainConfig
 
-    square = ImageOps.fit(load_image(example), (size, size))
+    seen = resize_to_fit(load_image(example), TrainConfig().example_size)
     samples = TextureGenerator.from_pretrained(model).sample_tensor(count, size, seed=0)
-    return [image_to_tensor(square)] + list(samples)
+    return [image_to_tensor(seen)] + list(samples)
 
 
 def main() -> None:
@@ -37,7 +36,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = [(label, sample_row(Path(example), model, args.count, args.size)) for label, example, model in args.row]
     columns = ["example"] + [f"sample {index + 1}" for index in range(args.count)]
-    save_figure(columns, rows, args.output, tile=args.size)
+    save_figure(columns, rows, args.output, tile=args.size, same_scale=args.size)
     print(f"wrote {args.output}")
 
 

@@ -100,16 +100,20 @@ def write_report(name: str, text: str) -> None:
     print(text)
 
 
-def save_figure(columns: list[str], rows: list[tuple[str, list]], path: Path, tile: int) -> None:
+def save_figure(columns: list[str], rows: list[tuple[str, list]], path: Path, tile: int,
+                same_scale: int | None = None) -> None:
     """A grid of (1, 3, H, W) or (3, H, W) images: a title over each column, each row named in its
-    first cell; every image scaled so its longer side is `tile` px, each row as tall as its tallest."""
+    first cell; every image scaled so its longer side is `tile` px, each row as tall as its tallest.
+    With `same_scale`, every image is scaled by tile / same_scale instead, so that images keep their
+    pixel scale: a texture example smaller than the samples shows smaller, as training saw it
+    (fitted to the tile, a 96 px example would look 2.7 times coarser than 256 px samples)."""
     from PIL import Image, ImageDraw
 
     from texnet.image_io import tensor_to_image
 
     def scaled(image):
         picture = tensor_to_image(image)
-        scale = tile / max(picture.size)
+        scale = tile / (same_scale or max(picture.size))
         return picture.resize((round(picture.width * scale), round(picture.height * scale)), Image.Resampling.LANCZOS)
 
     gap, label = 6, 18

@@ -189,7 +189,7 @@ def main() -> None:
         samples = TextureGenerator.from_pretrained(name).sample_tensor(3, 256, seed=0)
         figure_rows.append((name, [example, gatys, *samples]))
     save_figure(["example", "Gatys", "sample 1", "sample 2", "sample 3"], figure_rows, HERE / "out" / "textures.jpg",
-                tile=160)
+                tile=160, same_scale=SIZE)
 
 
 if __name__ == "__main__":

@@ -125,7 +125,7 @@ def report(recipes: list[str], textures: list[str]) -> None:
         images = [example] + [TextureGenerator.from_pretrained(RUNS / name / texture).sample_tensor(
             1, 256, backend="torch", bf16=False) for name in recipes if (RUNS / name / texture / "model.onnx").exists()]
         figure_rows.append((texture, images))
-    save_figure(["example"] + recipes, figure_rows, HERE / "out" / "recipes.jpg", tile=192)
+    save_figure(["example"] + recipes, figure_rows, HERE / "out" / "recipes.jpg", tile=192, same_scale=256)
 
 
 def main() -> None:

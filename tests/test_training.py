@@ -134,6 +134,13 @@ def test_the_start_up_estimate_warns_only_of_a_run_that_will_overrun_its_budget(
     longer = scaled_to(preset, 1500)
     assert estimate(longer, 1.0) == "texnet: about 25 min to go on this machine (1.00 s per iteration)"
     assert "meant to take 30 min" in estimate(longer, 1.6)
+    # a recipe with its own budget where bfloat16 is not used (the style preset: 15 min, 30 without)
+    both = replace(preset, minutes_budget=5, float32_minutes_budget=10)
+    assert estimate(both, 1.0) == "texnet: about 8 min to go on this machine (1.00 s per iteration)"
+    assert estimate(both, 1.6).endswith("meant to take 10 min without bfloat16, so this machine is slower than the "
+                                        "ones it was timed on")
+    assert "meant to take 5 min, so" in estimate(replace(both, bf16=True), 1.0)
+    assert scaled_to(both, 1500).float32_minutes_budget == 30
 
 
 def test_resume_refuses_other_example_or_settings(tmp_path, tiny_descriptor):

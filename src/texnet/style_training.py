@@ -63,9 +63,10 @@ LEARNING_RATES = {
 STYLE_PRESETS = {
     # The paper's schedule: 3,000 iterations of batch 4 at 256 px, decayed x0.8 every 300.
     "paper": StyleTrainConfig(lr=LEARNING_RATES["paper"]["residual"]),
-    # 6 to 9 minutes on 2 CPU cores with native bfloat16 (pretrained/TRAINING.md): 160 px crops, 800 iterations.
+    # 160 px crops, 800 iterations: meant for 15 minutes on 2 CPU cores with native bfloat16 (6 to 10 measured,
+    # pretrained/TRAINING.md and README) and 30 without (22 measured on a 2-core Xeon without AVX-512 BF16).
     "cpu": StyleTrainConfig(size=160, batch=4, iters=800, lr=LEARNING_RATES["cpu"]["residual"], decay_start=400,
-                            decay_every=100, bf16=None),
+                            decay_every=100, bf16=None, minutes_budget=15, float32_minutes_budget=30),
 }
 
 

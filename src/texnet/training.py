@@ -54,6 +54,7 @@ class RunConfig:
     seed: int = 0
     checkpoint_every: int = 100
     minutes_budget: float | None = None  # the time the recipe is meant to take; a slower run says so at its start
+    float32_minutes_budget: float | None = None  # its time where the run cannot use bfloat16 (None: the same)
     init_from: str | None = None  # a model (folder or built-in name) whose weights to start from
     # The model keeps an exponential moving average of the weights with this decay (0: the last step's weights).
     # With a few samples per step the last steps' weights still jump about; their average is the better net.
@@ -90,17 +91,18 @@ PRESETS = {
 def scaled_to(config: RunConfig, iters: int) -> RunConfig:
     """The recipe for `iters` iterations, its learning-rate schedule and time budget stretched or shrunk to match."""
     scale = iters / config.iters
-    budget = None if config.minutes_budget is None else config.minutes_budget * scale
+    budgets = {key: None if getattr(config, key) is None else getattr(config, key) * scale for key in BUDGETS}
     return replace(config, iters=iters, decay_start=round(config.decay_start * scale),
-                   decay_every=max(1, round(config.decay_every * scale)), minutes_budget=budget)
+                   decay_every=max(1, round(config.decay_every * scale)), **budgets)
 
 
 DECAY = ("decay_start", "decay_every")  # what `scaled_to` stretches with iters; a resumed run keeps its own
+BUDGETS = ("minutes_budget", "float32_minutes_budget")  # stretched with iters too; a resumed run takes the new ones
 
 
 def without_schedule(settings: dict) -> dict:
     """The settings a resumed run must share with its checkpoint: all but the length and what follows from it."""
-    return {key: value for key, value in settings.items() if key not in ("iters", "minutes_budget", *DECAY)}
+    return {key: value for key, value in settings.items() if key not in ("iters", *BUDGETS, *DECAY)}
 
 
 def learning_rate(config: TrainConfig, iteration: int) -> float:
@@ -213,11 +215,13 @@ class Trainer:
         """What the run will take on this machine, and whether that exceeds the recipe's budget."""
         minutes = seconds_per_iteration * (self.config.iters - self.iteration) / 60
         line = f"texnet: about {minutes:.0f} min to go on this machine ({seconds_per_iteration:.2f} s per iteration)"
-        budget = self.config.minutes_budget
+        budget, precision, why = self.config.minutes_budget, "", "" if self.bf16 else " (no native bfloat16 here)"
+        if not self.bf16 and self.config.float32_minutes_budget is not None:
+            budget, precision, why = self.config.float32_minutes_budget, " without bfloat16", ""
         iterations_left = self.config.iters - self.iteration
         if budget is not None and minutes > 1.1 * budget * iterations_left / self.config.iters:
-            line += (f"; this recipe is meant to take {budget:g} min, so this machine is slower than the ones it "
-                     f"was timed on{'' if self.bf16 else ' (no native bfloat16 here)'}")
+            line += (f"; this recipe is meant to take {budget:g} min{precision}, so this machine is slower than the "
+                     f"ones it was timed on{why}")
         return line
 
     @property
