@@ -28,13 +28,11 @@ DROPLET_AT = 4.0
 @torch.no_grad()
 def droplet_row(model_name: str, size: int) -> tuple[list[torch.Tensor], float]:
     from texnet.droplets import channel_median_z, droplet_peak, finest_norms
-    from texnet.noise import batch_noise
     from texnet.sampling import TextureGenerator
 
     model = TextureGenerator.from_pretrained(model_name)
     net = model.net.float().eval()
-    noise = [torch.from_numpy(scale) for scale in
-             batch_noise([SEED], model.config.scale_sizes(size, size), model.config.noise_channels)]
+    noise = [torch.from_numpy(scale) for scale in model.sample_noise([SEED], size)]
     norms = finest_norms(net)
     seen = {}
 

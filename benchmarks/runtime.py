@@ -82,13 +82,12 @@ def sample_job(job: dict) -> dict:
 
     import torch
 
-    from texnet.noise import batch_noise
     from texnet.sampling import TextureGenerator
 
     model = TextureGenerator.from_pretrained("brick")
     size, backend = job["size"], job["backend"]
     engine, bf16 = (backend, None) if backend == "onnx" else ("torch", backend == "torch-bfloat16")
-    noise = batch_noise([0], model.config.scale_sizes(size, size), model.config.noise_channels)
+    noise = model.sample_noise([0], size)
     pass_seconds = best_time(lambda: model.run(noise, engine, bf16))
     call_seconds = best_time(lambda: model.sample(1, size, seed=1, backend=engine, bf16=bf16), repeats=3)
     macs = conv_macs(model.net, lambda: model.net([torch.from_numpy(z) for z in noise]))

@@ -19,8 +19,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .noise import batch_noise
-
 FIRST_SEED = 100  # the seeds the fair table's extra samples use
 # Droplets are blobs; a texture's own small bright elements (wicker's highlights, burlap's thread
 # crossings) also have every channel far out, over a few positions (README, "Droplets").
@@ -58,8 +56,7 @@ def droplet_peak(model, count: int = 8, size: int = 256) -> float:
         float(channel_median_peak(inputs[0])[0]))) for norm in norms]
     try:
         for seed in range(FIRST_SEED, FIRST_SEED + count):  # one at a time: 32 samples at once take GBs
-            noise = batch_noise([seed], model.config.scale_sizes(size, size), model.config.noise_channels)
-            net([torch.from_numpy(scale) for scale in noise])
+            net([torch.from_numpy(scale) for scale in model.sample_noise([seed], size)])
     finally:
         for hook in hooks:
             hook.remove()

@@ -52,6 +52,10 @@ class TextureGenerator(PretrainedGenerator):
         if config.content_channels or not config.noise_channels:
             raise TexnetError("a texture network takes noise and no photo; this one is a stylization network")
 
+    def sample_noise(self, seeds: list[int], size: int) -> list[np.ndarray]:
+        """The noise, scale by scale, that the size x size samples of these seeds are made from."""
+        return batch_noise(seeds, self.config.scale_sizes(size, size), self.config.noise_channels)
+
     def sample(self, count: int = 1, size=256, seed: int = 0, bf16: bool | None = None, backend: str = "auto",
                memory_limit_mb: float | None = None) -> list[Image.Image]:
         """`count` new textures of `size` (N or (height, width)) as PIL images.

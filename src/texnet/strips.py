@@ -59,6 +59,11 @@ class Reached(Exception):
         self.strip = strip
 
 
+def channel_rows(values: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> (C, B * H * W) in float64: each channel's values in one row."""
+    return values.detach().double().transpose(0, 1).reshape(values.shape[1], -1)
+
+
 class RunningMoments:
     """Per-channel count, mean and sum of squared deviations, merged strip by strip in float64
     (Chan et al.'s pairwise update, which stays exact where sum-of-squares would cancel)."""
@@ -69,7 +74,7 @@ class RunningMoments:
         self.m2 = torch.zeros(channels, dtype=torch.float64)
 
     def add(self, values: torch.Tensor) -> None:
-        flat = values.detach().double().transpose(0, 1).reshape(values.shape[1], -1)
+        flat = channel_rows(values)
         count = flat.shape[1]
         if count == 0:
             return
@@ -83,11 +88,14 @@ class RunningMoments:
     def variance(self) -> torch.Tensor:
         return self.m2 / self.count
 
+    def inverse_std(self, eps: float) -> torch.Tensor:
+        return 1.0 / torch.sqrt(self.variance() + eps)
+
     def scale_and_shift(self, norm: nn.Module, divisor: torch.Tensor | float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
         """(a, b) with norm(x) == a * x + b for this map (biased variance, as instance norm uses;
         the normalised map divided by `divisor` as well, for the robust norm); a conditional
         norm's affine rows are mixed by its current style weights."""
-        inverse_std = 1.0 / torch.sqrt(self.variance() + norm.eps) / divisor
+        inverse_std = self.inverse_std(norm.eps) / divisor
         if isinstance(norm, ConditionalInstanceNorm):
             weight, bias = (row.double().flatten() for row in norm.row_mix(1, torch.float64))
         else:
@@ -103,11 +111,11 @@ class ClippedSpread:
 
     def __init__(self, moments: RunningMoments, norm: nn.Module):
         self.moments, self.clip, self.spread = moments, norm.CLIP, torch.ones_like(moments.mean)
-        self.inverse_std = 1.0 / torch.sqrt(moments.variance() + norm.eps)
+        self.inverse_std = moments.inverse_std(norm.eps)
         self.total = torch.zeros_like(moments.mean)
 
     def add(self, values: torch.Tensor) -> None:
-        flat = values.detach().double().transpose(0, 1).reshape(values.shape[1], -1)
+        flat = channel_rows(values)
         z = (flat - self.moments.mean[:, None]) * self.inverse_std[:, None]
         self.total += torch.minimum(z.square(), self.spread[:, None] * self.clip ** 2).sum(dim=1)
 
