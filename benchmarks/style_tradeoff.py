@@ -12,6 +12,7 @@ so scoring a new net against the same photos and weights costs no Gatys runs.
 Writes benchmarks/out/style_tradeoff.md.
 
     python benchmarks/style_tradeoff.py --styles night-cafe starry-night [--photos 4] [--multipliers 1 2 4 8]
+        [--stroke-scales 0.75 1 1.5]
 """
 
 from __future__ import annotations
@@ -58,16 +59,16 @@ def cached_gatys_pixels(photo_path: Path, painting_name: str, style_weight: floa
 
 
 def tradeoff_row(style_name: str, photo_path: Path, multipliers: list[float], scorer, transfer_descriptor,
-                 gatys_iters: int) -> dict:
-    """Our scores on one photo, Gatys' at each style-weight multiplier, and its style distances
-    (with their bounds) at our content loss."""
+                 gatys_iters: int, stroke_scale: float = 1.0) -> dict:
+    """Our scores on one photo (stylized at `stroke_scale`), Gatys' at each style-weight
+    multiplier, and its style distances (with their bounds) at our content loss."""
     from stylization import scoring_setup
 
     from texnet.style_training import StyleTrainConfig
 
     model, painting_name, photo_image, score = scoring_setup(style_name, photo_path, scorer)
     training = model.info["config"]
-    ours = score(np.asarray(model.stylize(photo_image)))
+    ours = score(np.asarray(model.stylize(photo_image, stroke_scale=stroke_scale)))
     # One Gatys curve per painting, whatever weight or loss a net was trained with: its points are cached.
     base = StyleTrainConfig.style_weight
     gatys = {multiplier: score(cached_gatys_pixels(photo_path, painting_name, base * multiplier,
@@ -76,7 +77,8 @@ def tradeoff_row(style_name: str, photo_path: Path, multipliers: list[float], sc
              for multiplier in multipliers}
     at_ours = {measure: gatys_at_content([(g["content"], g[measure]) for g in gatys.values()], ours["content"])
                for measure in MEASURES}
-    return {"style": style_name, "photo": photo_path.stem, "ours": ours, "gatys": gatys, "gatys_at_our_content": at_ours}
+    label = style_name if stroke_scale == 1 else f"{style_name}, stroke scale {stroke_scale:g}"
+    return {"style": label, "photo": photo_path.stem, "ours": ours, "gatys": gatys, "gatys_at_our_content": at_ours}
 
 
 def ratio(row: dict, measure: str) -> float:
@@ -118,6 +120,8 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=4, help="the first N photos of content-test")
     parser.add_argument("--multipliers", type=float, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--gatys-iters", type=int, default=100)
+    parser.add_argument("--stroke-scales", type=float, nargs="+", default=[1.0],
+                        help="score our nets at each of these stroke scales (texnet stylize --stroke-scale)")
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))
     from measure import machine_description, write_report
@@ -131,10 +135,11 @@ def main() -> None:
     scorer = style_evaluation_descriptor()
     rows = []
     for style_name in args.styles:
-        for photo in image_files(DATA / "content-test")[: args.photos]:
-            rows.append(tradeoff_row(style_name, photo, args.multipliers, scorer, transfer_descriptor,
-                                     args.gatys_iters))
-            print(json.dumps(rows[-1]), flush=True)
+        for stroke_scale in args.stroke_scales:
+            for photo in image_files(DATA / "content-test")[: args.photos]:
+                rows.append(tradeoff_row(style_name, photo, args.multipliers, scorer, transfer_descriptor,
+                                         args.gatys_iters, stroke_scale))
+                print(json.dumps(rows[-1]), flush=True)
     write_report("style_tradeoff.md", report(rows, args.multipliers, machine_description(), args.gatys_iters))
 
 

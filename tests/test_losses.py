@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from texnet.losses import (SlicedWassersteinTarget, SpectrumTarget, TextureTarget, content_loss, gram_matrix,
-                           total_variation)
+from texnet.losses import SpectrumTarget, TextureTarget, content_loss, gram_matrix, total_variation
+from texnet.training import colour_target
 
 
 def test_gram_matrix_matches_hand_computation():
@@ -63,7 +63,7 @@ def test_content_loss_and_total_variation_values():
 
 def test_colour_histogram_term_sees_a_pale_smudge_but_not_a_shuffle():
     example = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 0.5
-    target = SlicedWassersteinTarget({"pixels": example[0].flatten(1)})
+    target = colour_target(example)
     shuffled = example.flatten(2)[..., torch.randperm(64 * 64)].view_as(example)  # same colours, other places
     smudged = example.clone()
     smudged[..., 20:40, 20:40] = 0.95  # a pale blob over a tenth of the image

@@ -108,6 +108,29 @@ def test_the_sliced_wasserstein_style_loss_compares_each_crop_with_its_own_paint
         StyleTrainer(paintings, PHOTOS, tmp_path / "l1", replace(TINY, loss="l1"), tiny_descriptor, progress=False)
 
 
+def test_the_histogram_term_scores_each_crops_colours_against_its_own_painting(tmp_path, tiny_descriptor):
+    from texnet.cli import build_parser, style_train_config
+    from texnet.style_training import per_style_loss
+
+    paintings = {name: load_image(STYLES / f"{name}.jpg") for name in ("great-wave", "starry-night")}
+    trainer = StyleTrainer(paintings, PHOTOS, tmp_path / "m", replace(TINY, histogram=1e3), tiny_descriptor,
+                           progress=False)
+    first = image_to_tensor(trainer.paintings[0])
+    for which in ([0, 1], [1, 0]):
+        losses = per_style_loss(trainer.colours, {"pixels": torch.cat([first, first])}, torch.tensor(which),
+                                trainer.rng)
+        assert losses[which.index(0)] < 1e-3 * losses[which.index(1)]
+    # The term is part of each step's loss: the same step without it scores lower by the term alone.
+    with_term = trainer.loss()
+    trainer.iteration, trainer.batches = 0, None
+    trainer.colours, trainer.rng = None, torch.Generator().manual_seed(0)
+    assert trainer.loss() < with_term
+    parsed = build_parser().parse_args(["train-style", "p.jpg", "--content", "c", "-o", "m", "--histogram", "5e7"])
+    assert style_train_config(parsed).histogram == 5e7
+    assert style_train_config(build_parser().parse_args(["train-style", "p.jpg", "--content", "c", "-o", "m"])
+                              ).histogram == 0
+
+
 def test_strength_zero_returns_the_photo_and_one_half_lies_between():
     model, picture = tiny_stylizer(), photo()
     assert model.stylize(picture, strength=0).tobytes() == picture.tobytes()

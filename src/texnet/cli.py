@@ -178,8 +178,6 @@ def build_parser() -> ArgumentParser:
     train.add_argument("--multiscale", type=number(0), metavar="WEIGHT",
                        help="also compare sample and example at half resolution, with this weight")
     train.add_argument("--spectrum", type=number(0), metavar="WEIGHT", help="weight of the power spectrum term")
-    train.add_argument("--histogram", type=number(0), metavar="WEIGHT",
-                       help="weight of the colour histogram term (sliced Wasserstein distance of pixel colours)")
     train.add_argument("--init-from", metavar="MODEL", help="start from this texture model's weights (warm start)")
     add_run_options(train, unit="sample")
     train.set_defaults(run=run_train)
@@ -327,6 +325,9 @@ def add_run_options(parser: argparse.ArgumentParser, unit: str) -> None:
                         help="iterations (the preset's learning-rate schedule is stretched or shrunk to match)")
     parser.add_argument("--lr", type=positive_float, help="Adam learning rate")
     parser.add_argument("--loss", choices=("gram", "sw"), help="gram (the paper) or sw (sliced Wasserstein)")
+    parser.add_argument("--histogram", type=number(0), metavar="WEIGHT",
+                        help="weight of the colour histogram term (sliced Wasserstein distance of pixel colours to "
+                             "the example's or painting's)")
     parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                         help="run VGG and the generator in bfloat16 (default: where the CPU computes it natively)")
     parser.add_argument("--ema", type=number(0, 0.9999), metavar="DECAY",
@@ -513,7 +514,8 @@ def style_train_config(args):
     from .style_training import style_preset
 
     overrides = run_overrides(args, ("size", "batch", "lr", "style_weight", "content_weight", "style_size",
-                                     "bf16", "checkpoint_every", "workers", "temporal_weight", "init_from", "ema"))
+                                     "bf16", "checkpoint_every", "workers", "temporal_weight", "init_from", "ema",
+                                     "histogram"))
     config = with_iterations(style_preset(args.preset, args.variant, args.loss or "gram"), args)
     generator = replace(config.generator, **run_overrides(args, ("channels", "blocks", "noise_channels")))
     return replace(config, seed=args.seed, generator=generator, **overrides)

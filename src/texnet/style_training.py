@@ -33,7 +33,7 @@ from .image_io import image_files, image_to_tensor, load_image, resize_to_fit
 from .losses import SlicedWassersteinTarget, TextureTarget, content_loss
 from .sampling import image_digest
 from .stylizer import VARIANTS, Stylizer
-from .training import RunConfig, Trainer, training_descriptor
+from .training import RunConfig, Trainer, colour_target, training_descriptor
 
 PREVIEW_PHOTOS = 4  # held out of training, shown before/after in the model folder
 
@@ -144,6 +144,16 @@ class StepIndices:
             step += 1
 
 
+def per_style_loss(targets: list[SlicedWassersteinTarget], features: dict[str, torch.Tensor], which: torch.Tensor,
+                   rng: torch.Generator) -> torch.Tensor:
+    """Per-sample sliced Wasserstein loss, shape (B,), each sample against `targets[which[i]]`."""
+    styles = which.unique()
+    groups = [torch.nonzero(which == style).flatten() for style in styles]
+    losses = [targets[style].loss({name: value[group] for name, value in features.items()}, rng)
+              for style, group in zip(styles.tolist(), groups)]
+    return torch.cat(losses)[torch.argsort(torch.cat(groups))]  # back in the batch's order
+
+
 def random_crop(photo: Image.Image, size: int, rng: np.random.Generator) -> torch.Tensor:
     """A size x size crop at a random scale: the shorter side is resized to between size and
     2 * size (or the photo's own), so strokes meet objects at several sizes."""
@@ -197,7 +207,9 @@ class StyleTrainer(Trainer):
         # The content target needs VGG only up to relu4_2: a view of the same weights that stops there.
         self.content_descriptor = copy.copy(self.descriptor)
         self.content_descriptor.layers = (CONTENT_LAYER,)
-        self.target = self.style_target([image_to_tensor(p).to(self.device) for p in self.paintings])
+        paintings = [image_to_tensor(p).to(self.device) for p in self.paintings]
+        self.target = self.style_target(paintings)
+        self.colours = [colour_target(painting) for painting in paintings] if config.histogram else None
         self.batches: Iterator[torch.Tensor] | None = None  # opened at the first step, after any resume
         self.terms = (float("nan"), float("nan"))  # (style, content) of the last step, for the record
 
@@ -231,7 +243,11 @@ class StyleTrainer(Trainer):
         style_loss = self.style_loss(features, which.to(self.device)).mean()
         content = content_loss(features[CONTENT_LAYER], content_target).mean()
         self.terms = (float(style_loss.detach()), float(content.detach()))
-        return config.style_weight * style_loss + config.content_weight * content + config.temporal_weight * temporal
+        total = config.style_weight * style_loss + config.content_weight * content + config.temporal_weight * temporal
+        if self.colours is not None:
+            colours = per_style_loss(self.colours, {"pixels": results}, which.to(self.device), self.rng)
+            total = total + config.histogram * colours.mean()
+        return total
 
     def style_target(self, paintings: list[torch.Tensor]):
         """The Gram loss's target, all paintings stacked, or one sliced Wasserstein target per painting."""
@@ -247,11 +263,7 @@ class StyleTrainer(Trainer):
         """Per-sample style loss, shape (B,), each sample against the painting `which` names."""
         if self.config.loss == "gram":
             return self.target.loss(features, which)
-        styles = which.unique()
-        groups = [torch.nonzero(which == style).flatten() for style in styles]
-        losses = [self.target[style].loss({name: value[group] for name, value in features.items()}, self.rng)
-                  for style, group in zip(styles.tolist(), groups)]
-        return torch.cat(losses)[torch.argsort(torch.cat(groups))]  # back in the batch's order
+        return per_style_loss(self.target, features, which, self.rng)
 
     def finish(self):
         self.batches = None  # ends the loader's worker processes

@@ -60,6 +60,9 @@ class RunConfig:
     # With a few samples per step the last steps' weights still jump about; their average is the better net.
     ema: float = 0.0
     loss: str = "gram"  # the style or texture loss: "gram" (the papers) or "sw" (sliced Wasserstein, Heitz et al. 2021)
+    # Weight of the colour histogram term: sliced Wasserstein distance of the result's RGB pixels to the example's (or
+    # painting's). Colours VGG's Gram matrices hardly see still show in the pixels' distribution (Risser et al. 2017).
+    histogram: float = 0.0
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
 
 
@@ -71,7 +74,6 @@ class TrainConfig(RunConfig):
     vgg_padding: str = "same"  # "valid": VGG without padding (texture_nets' -vgg_no_pad)
     multiscale: float = 0.0  # weight of the same loss on sample and example at half resolution
     spectrum: float = 0.0  # weight of the log power spectrum term (losses.SpectrumTarget)
-    histogram: float = 0.0  # weight of the colour histogram term: sliced Wasserstein distance of RGB pixels
 
 
 PRESETS = {
@@ -109,6 +111,11 @@ def learning_rate(config: TrainConfig, iteration: int) -> float:
     if iteration < config.decay_start:
         return config.lr
     return config.lr * config.lr_decay ** (1 + (iteration - config.decay_start) // config.decay_every)
+
+
+def colour_target(image: torch.Tensor) -> SlicedWassersteinTarget:
+    """The histogram term's target: the distribution of an image's RGB pixels, (1, 3, H, W) in [0, 1]."""
+    return SlicedWassersteinTarget({"pixels": image[0].flatten(1)})
 
 
 def diversity_loss(features: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -358,9 +365,8 @@ class TextureTrainer(Trainer):
                                   "these loss settings: drop --multiscale or VGG without padding")
         self.targets = [(weight, self.texture_target(image)) for weight, image in scales]
         self.spectrum = SpectrumTarget.from_image(pixels, config.size) if config.spectrum else None
-        # Pale or dark smudges are colours the example has (almost) none of: the pixels' own
-        # distribution sees them, VGG's Gram matrices hardly do (Risser et al. 2017's histogram loss).
-        self.colours = SlicedWassersteinTarget({"pixels": pixels[0].flatten(1)}) if config.histogram else None
+        # Pale or dark smudges are colours the example has (almost) none of: the histogram term sees them.
+        self.colours = colour_target(pixels) if config.histogram else None
 
     def texture_target(self, image: torch.Tensor):
         if self.config.loss == "sw":
