@@ -53,19 +53,18 @@ TERMS = {"mean": mean_term, "histogram": histogram_term}
 def calibrate(term, name: str, painting) -> None:
     """Gradient norms, with respect to the built-in's results on 4 training crops, of the Gram
     loss at the preset's style weight and of the term at weight 1."""
-    from texnet.style_training import ContentCrops, StyleTrainer, split_photos, style_preset
+    from texnet.style_training import StyleTrainer, style_preset
     from texnet.stylizer import Stylizer
 
+    # The trainer supplies the preset's loss, VGG and training crops; it never trains, so writes nothing.
     trainer = StyleTrainer({name: painting}, DATA / "content-train", Path("/tmp/unused"),
                            style_preset("cpu"), progress=False)
-    crops = ContentCrops(split_photos(DATA / "content-train")[0], 160, 0)
-    photos = torch.stack([crops[i] for i in range(4)])
+    photos = torch.stack([trainer.crops[i] for i in range(4)])
     results = Stylizer.from_pretrained(name).stylize_tensor(photos).detach().requires_grad_(True)
     features = trainer.descriptor(results)
     which = torch.zeros(4, dtype=torch.long)
     gram = trainer.config.style_weight * trainer.style_loss(features, which).mean()
-    gram_grad = torch.autograd.grad(gram, results)[0].norm()
-    features = trainer.descriptor(results)
+    gram_grad = torch.autograd.grad(gram, results, retain_graph=True)[0].norm()  # the term reuses the features
     extra = term(trainer, features, results).mean()
     extra_grad = torch.autograd.grad(extra, results)[0].norm()
     print(f"gradient norms: Gram loss at weight {trainer.config.style_weight:g} {gram_grad:.4g}, "

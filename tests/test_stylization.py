@@ -120,7 +120,7 @@ def test_the_histogram_term_scores_each_crops_colours_against_its_own_painting(t
         losses = per_style_loss(trainer.colours, {"pixels": torch.cat([first, first])}, torch.tensor(which),
                                 trainer.rng)
         assert losses[which.index(0)] < 1e-3 * losses[which.index(1)]
-    # The term is part of each step's loss: the same step without it scores lower by the term alone.
+    # The term is part of each step's loss: the same step (same crops, same net) scores lower without it.
     with_term = trainer.loss()
     trainer.iteration, trainer.batches = 0, None
     trainer.colours, trainer.rng = None, torch.Generator().manual_seed(0)

@@ -225,8 +225,8 @@ class StyleTrainer(Trainer):
         photos = self.next_photos()
         # Each crop's style follows its global index, so every style gets its turn in every batch.
         first = self.iteration * config.batch + self.share.start
-        which = torch.arange(first, first + len(photos)) % len(self.names)
-        style = torch.nn.functional.one_hot(which, len(self.names)).float().to(self.device)
+        which = (torch.arange(first, first + len(photos)) % len(self.names)).to(self.device)
+        style = torch.nn.functional.one_hot(which, len(self.names)).float()
         noise = [scale[self.share] for scale in
                  self.net.make_noise(config.batch, config.size, config.size, self.rng, self.device)]
         with torch.no_grad():
@@ -240,12 +240,12 @@ class StyleTrainer(Trainer):
         else:
             results, temporal = self.generate(noise or None, photos, style), 0.0
         features = self.descriptor(results)
-        style_loss = self.style_loss(features, which.to(self.device)).mean()
+        style_loss = self.style_loss(features, which).mean()
         content = content_loss(features[CONTENT_LAYER], content_target).mean()
         self.terms = (float(style_loss.detach()), float(content.detach()))
         total = config.style_weight * style_loss + config.content_weight * content + config.temporal_weight * temporal
         if self.colours is not None:
-            colours = per_style_loss(self.colours, {"pixels": results}, which.to(self.device), self.rng)
+            colours = per_style_loss(self.colours, {"pixels": results}, which, self.rng)
             total = total + config.histogram * colours.mean()
         return total
 
