@@ -12,7 +12,7 @@ so scoring a new net against the same photos and weights costs no Gatys runs.
 Writes benchmarks/out/style_tradeoff.md.
 
     python benchmarks/style_tradeoff.py --styles night-cafe starry-night [--photos 4] [--multipliers 1 2 4 8]
-        [--stroke-scales 0.75 1 1.5]
+        [--stroke-scales 0.75 1 1.5] [--photo-folder ../shared/data/content-train --skip 4]
 """
 
 from __future__ import annotations
@@ -117,7 +117,10 @@ def report(rows: list[dict], multipliers: list[float], machine: str, gatys_iters
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--styles", nargs="+", required=True, help="built-in style names or model folders")
-    parser.add_argument("--photos", type=int, default=4, help="the first N photos of content-test")
+    parser.add_argument("--photos", type=int, default=4, help="the first N photos of the folder")
+    parser.add_argument("--photo-folder", type=Path, help="score on these photos (default: content-test)")
+    parser.add_argument("--skip", type=int, default=0, help="leave out the folder's first N photos (content-train's "
+                        "first 4 are held out of training)")
     parser.add_argument("--multipliers", type=float, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--gatys-iters", type=int, default=100)
     parser.add_argument("--stroke-scales", type=float, nargs="+", default=[1.0],
@@ -136,7 +139,7 @@ def main() -> None:
     rows = []
     for style_name in args.styles:
         for stroke_scale in args.stroke_scales:
-            for photo in image_files(DATA / "content-test")[: args.photos]:
+            for photo in image_files(args.photo_folder or DATA / "content-test")[args.skip:][: args.photos]:
                 rows.append(tradeoff_row(style_name, photo, args.multipliers, scorer, transfer_descriptor,
                                          args.gatys_iters, stroke_scale))
                 print(json.dumps(rows[-1]), flush=True)
