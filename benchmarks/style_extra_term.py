@@ -40,11 +40,8 @@ def mean_term(trainer, features: dict, results: torch.Tensor) -> torch.Tensor:
 
 
 def histogram_term(trainer, features: dict, results: torch.Tensor) -> torch.Tensor:
-    from texnet.image_io import image_to_tensor
-    from texnet.training import colour_target
-
-    target = colour_target(image_to_tensor(trainer.paintings[0]).to(trainer.device))
-    return target.loss({"pixels": results}, trainer.rng)
+    """`train-style --histogram`'s term, on the one painting's colour target the trainer built."""
+    return trainer.colours[0].loss({"pixels": results}, trainer.rng)
 
 
 TERMS = {"mean": mean_term, "histogram": histogram_term}
@@ -56,9 +53,10 @@ def calibrate(term, name: str, painting) -> None:
     from texnet.style_training import StyleTrainer, style_preset
     from texnet.stylizer import Stylizer
 
-    # The trainer supplies the preset's loss, VGG and training crops; it never trains, so writes nothing.
+    # The trainer supplies the preset's loss, VGG, training crops and (with any histogram weight) the
+    # colour target; it never trains, so writes nothing.
     trainer = StyleTrainer({name: painting}, DATA / "content-train", Path("/tmp/unused"),
-                           style_preset("cpu"), progress=False)
+                           replace(style_preset("cpu"), histogram=1.0), progress=False)
     photos = torch.stack([trainer.crops[i] for i in range(4)])
     results = Stylizer.from_pretrained(name).stylize_tensor(photos).detach().requires_grad_(True)
     features = trainer.descriptor(results)

@@ -136,10 +136,11 @@ def main() -> None:
 
     transfer_descriptor = VGG19Descriptor.pretrained((*TEXTURE_LAYERS, CONTENT_LAYER))
     scorer = style_evaluation_descriptor()
+    photos = image_files(args.photo_folder or DATA / "content-test")[args.skip:][: args.photos]
     rows = []
     for style_name in args.styles:
         for stroke_scale in args.stroke_scales:
-            for photo in image_files(args.photo_folder or DATA / "content-test")[args.skip:][: args.photos]:
+            for photo in photos:
                 rows.append(tradeoff_row(style_name, photo, args.multipliers, scorer, transfer_descriptor,
                                          args.gatys_iters, stroke_scale))
                 print(json.dumps(rows[-1]), flush=True)
